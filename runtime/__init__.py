@@ -1,0 +1,31 @@
+"""edgefw's runtime: run IR graphs (and, via loaders, .onnx/.tflite files) on execution
+providers, with onnxruntime's API.
+
+>>> from runtime import InferenceSession, available_providers
+>>> available_providers()
+['cpu']
+
+Importing this package needs numpy and ``edgefw.ir`` only — never the autograd engine,
+``edgefw.nn`` or ``edgefw.optim`` — so a device can run models without the trainer.
+"""
+
+from __future__ import annotations
+
+from runtime.planner import ExecutionPlan, PlanStep
+from runtime.profiling import NodeProfile, ProfileReport
+from runtime.providers import available_providers, get_provider, register_provider
+from runtime.session import OPTIMIZATION_LEVELS, InferenceSession, NodeArg, register_loader
+
+__all__ = [
+    "OPTIMIZATION_LEVELS",
+    "ExecutionPlan",
+    "InferenceSession",
+    "NodeArg",
+    "NodeProfile",
+    "PlanStep",
+    "ProfileReport",
+    "available_providers",
+    "get_provider",
+    "register_loader",
+    "register_provider",
+]

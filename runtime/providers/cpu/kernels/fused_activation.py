@@ -1,0 +1,89 @@
+"""Activations applied in place inside Conv/Gemm/MatMul/Add kernels (``meta`` mark).
+
+A fusion pass marks a producer with ``node.meta["fused_activation"]`` instead of keeping a
+separate activation node. Accepted marks:
+
+- ``"Relu"`` or ``("Relu",)``
+- ``("Clip", lo, hi)`` — e.g. ``("Clip", 0.0, 6.0)`` for ReLU6; either bound may be None
+- ``("LeakyRelu", alpha)``
+- ``"Sigmoid"``, ``"Tanh"``
+
+:func:`inplace_activation` turns a mark into a function that rewrites an array in place,
+so the kernel's own output buffer carries the activation without another allocation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from edgefw.errors import UnsupportedOpError
+
+FUSED_ACTIVATION_KEY = "fused_activation"
+SUPPORTED = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh")
+
+
+def parse_activation(spec: Any) -> tuple[str, tuple]:
+    """``(name, args)`` of a mark; UnsupportedOpError for anything else."""
+    if isinstance(spec, str):
+        name, args = spec, ()
+    elif isinstance(spec, (tuple, list)) and spec and isinstance(spec[0], str):
+        name, args = spec[0], tuple(spec[1:])
+    else:
+        raise UnsupportedOpError(f"fused activation mark {spec!r} is not a name or (name, *args)")
+    if name not in SUPPORTED:
+        raise UnsupportedOpError(f"fused activation {name!r} is not supported; supported: "
+                                 + ", ".join(SUPPORTED))
+    return name, args
+
+
+def inplace_activation(spec: Any, dtype: np.dtype) -> Callable[[np.ndarray], None] | None:
+    """A function applying the marked activation to an array in place (None: no mark)."""
+    if spec is None:
+        return None
+    name, args = parse_activation(spec)
+    if name == "Relu":
+        zero = dtype.type(0)
+
+        def relu(y: np.ndarray) -> None:
+            np.maximum(y, zero, out=y)
+
+        return relu
+    if name == "Clip":
+        lo, hi = (list(args) + [None, None])[:2]
+        lo = None if lo is None else dtype.type(lo)
+        hi = None if hi is None else dtype.type(hi)
+
+        def clip(y: np.ndarray) -> None:
+            if lo is not None:
+                np.maximum(y, lo, out=y)
+            if hi is not None:
+                np.minimum(y, hi, out=y)
+
+        return clip
+    if name == "LeakyRelu":
+        alpha = dtype.type(args[0] if args else 0.01)
+
+        def leaky_relu(y: np.ndarray) -> None:
+            np.multiply(y, alpha, out=y, where=y < 0)
+
+        return leaky_relu
+    if name == "Sigmoid":
+
+        def sigmoid(y: np.ndarray) -> None:
+            np.negative(y, out=y)
+            np.exp(y, out=y)
+            np.add(y, 1, out=y)
+            np.reciprocal(y, out=y)
+
+        return sigmoid
+
+    def tanh(y: np.ndarray) -> None:
+        np.tanh(y, out=y)
+
+    return tanh
+
+
+__all__ = ["FUSED_ACTIVATION_KEY", "SUPPORTED", "inplace_activation", "parse_activation"]

@@ -1,0 +1,67 @@
+"""MaxPool, AveragePool and GlobalAveragePool on the shared numpy pooling primitives."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgefw.errors import UnsupportedOpError
+from runtime.providers.base import Kernel, KernelContext
+from runtime.providers.cpu.kernels.conv import as_2d, pads_for, spatial_rank, window_params
+from runtime.providers.cpu.registry import cpu_kernel
+
+
+def _pool_kernel(ctx: KernelContext, pool) -> Kernel:
+    """Shared attribute handling; ``pool(x4, kernel, strides, pads, dilations)`` does 2-D."""
+    x_shape = ctx.input_shape(0)
+    n = spatial_rank(ctx, ctx.node.op_type, None if x_shape is None else len(x_shape))
+    kernel = [int(k) for k in ctx.attr("kernel_shape")]
+    strides, dilations = window_params(ctx, kernel)
+    static_pads = pads_for(ctx, x_shape[2:], kernel, strides, dilations)
+
+    def pool_(x):
+        pads = static_pads if static_pads is not None else pads_for(
+            ctx, x.shape[2:], kernel, strides, dilations)
+        pads2, st2, dl2, k2 = as_2d(pads, strides, dilations, kernel)
+        x4 = x if n == 2 else x[:, :, None, :]
+        y = pool(x4, k2, st2, pads2, dl2)
+        return y if n == 2 else y[:, :, 0, :]
+
+    return pool_
+
+
+@cpu_kernel("MaxPool", since=12)
+def max_pool(ctx: KernelContext) -> Kernel:
+    from edgefw.ir.primitives import max_pool2d
+
+    if len(ctx.node.outputs) > 1:
+        raise UnsupportedOpError("MaxPool's Indices output is not supported by the CPU provider")
+    ceil_mode = bool(ctx.attr("ceil_mode"))
+    return _pool_kernel(
+        ctx, lambda x, k, s, p, d: max_pool2d(x, k, s, p, d, ceil_mode)
+    )
+
+
+@cpu_kernel("AveragePool", since=19)
+def average_pool(ctx: KernelContext) -> Kernel:
+    from edgefw.ir.primitives import avg_pool2d
+
+    ceil_mode = bool(ctx.attr("ceil_mode"))
+    count_include_pad = bool(ctx.attr("count_include_pad"))
+    dilations = ctx.attr("dilations")
+    if dilations and any(int(d) != 1 for d in dilations):
+        raise UnsupportedOpError("AveragePool with dilations is not supported by the CPU provider")
+    return _pool_kernel(
+        ctx, lambda x, k, s, p, d: avg_pool2d(x, k, s, p, ceil_mode, count_include_pad)
+    )
+
+
+@cpu_kernel("GlobalAveragePool")
+def global_average_pool(ctx: KernelContext) -> Kernel:
+    from edgefw.ir.primitives import global_avg_pool2d
+
+    def global_average_pool_(x):
+        if x.ndim == 4:
+            return global_avg_pool2d(x)
+        return np.mean(x, axis=tuple(range(2, x.ndim)), keepdims=True, dtype=x.dtype)
+
+    return global_average_pool_

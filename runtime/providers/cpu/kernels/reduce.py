@@ -1,0 +1,42 @@
+"""ReduceSum, ReduceMean, ReduceMax, ReduceMin with axes as an input (newest form)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgefw.ir.schema.reduce import reduced_axes
+from runtime.providers.base import Kernel, KernelContext
+from runtime.providers.cpu.registry import cpu_kernel
+
+_REDUCERS = {
+    "ReduceSum": (np.sum, 13),
+    "ReduceMean": (np.mean, 18),
+    "ReduceMax": (np.max, 18),
+    "ReduceMin": (np.min, 18),
+}
+
+
+def _register(op_type: str, reducer, since: int) -> None:
+    @cpu_kernel(op_type, since=since)
+    def build(ctx: KernelContext) -> Kernel:
+        keepdims = bool(ctx.attr("keepdims"))
+        noop = int(ctx.attr("noop_with_empty_axes"))
+        dtype = ctx.output_dtype()
+        const_axes = ctx.const(1) if ctx.has_input(1) else np.zeros(0, np.int64)
+
+        def reduce_(x, axes=None):
+            given = const_axes if const_axes is not None else axes
+            listed = [] if given is None else [int(a) for a in given.reshape(-1)]
+            which = reduced_axes(x.ndim, listed, noop)
+            if not which and not listed and noop:
+                return x.copy()
+            y = reducer(x, axis=tuple(which), keepdims=keepdims)
+            return np.asarray(y).astype(dtype, copy=False)
+
+        return reduce_
+
+    build.__name__ = op_type.lower()
+
+
+for _op, (_fn, _since) in _REDUCERS.items():
+    _register(_op, _fn, _since)

@@ -1,0 +1,329 @@
+"""``InferenceSession``: onnxruntime's API over edgefw's IR and execution providers.
+
+    >>> import numpy as np
+    >>> from edgefw.ir import Graph
+    >>> from runtime import InferenceSession
+    >>> g = Graph("tiny")
+    >>> x = g.add_input("x", "float32", ("batch", 3))
+    >>> g.set_outputs([g.add_node("Relu", [x]).output])
+    >>> session = InferenceSession(g)
+    >>> [i.name for i in session.get_inputs()], session.get_inputs()[0].shape
+    (['x'], ['batch', 3])
+    >>> session.run(None, {"x": np.array([[-1.0, 0.5, 2.0]], np.float32)})
+    [array([[0. , 0.5, 2. ]], dtype=float32)]
+
+Construction: load → verify → optimize (on a copy) → assign each node to the first listed
+provider that supports it → plan. Each distinct binding of the symbolic input dims (batch
+1, batch 37...) gets its own plan with static shapes and preallocated buffers, cached.
+``run`` is thread-safe: concurrent calls on one session are serialized (plans own buffers).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edgefw.errors import (
+    DeviceError,
+    EdgeFWError,
+    InvalidInputError,
+    ModelFormatError,
+    NodeExecutionError,
+    UnsupportedOpError,
+)
+from edgefw.ir import Graph
+from edgefw.ir.dtypes import onnx_type_string
+from edgefw.ir.graph import Value
+from runtime.input_check import InputChecker
+from runtime.planner import ExecutionPlan, build_plan
+from runtime.profiling import NodeProfile, ProfileReport, summarize
+from runtime.providers import ExecutionProvider, get_provider
+
+OPTIMIZATION_LEVELS = ("none", "basic", "all")
+MAX_CACHED_PLANS = 8
+
+# format name ("onnx", "tflite") -> function(path_or_bytes) -> Graph
+_LOADERS: dict[str, Callable[[Any], Graph]] = {}
+
+
+def register_loader(fmt: str, loader: Callable[[Any], Graph]) -> None:
+    """Let sessions open ``fmt`` models (a path or the file's bytes) with ``loader``."""
+    _LOADERS[fmt] = loader
+
+
+@dataclass(frozen=True)
+class NodeArg:
+    """An input or output as onnxruntime describes it: name, shape (ints and symbols),
+    ``type`` (``"tensor(float)"``) and ``dtype`` (``"float32"``)."""
+
+    name: str
+    shape: list[int | str | None] | None
+    type: str
+    dtype: str
+
+
+class InferenceSession:
+    """Run an IR graph (or, once loaders are registered, an .onnx/.tflite file).
+
+    ``providers``: names in priority order (``"cpu"``; ``"CPUExecutionProvider"`` works
+    too). ``optimization``: ``"none"``, ``"basic"`` or ``"all"`` passes from
+    ``edgefw.ir.passes`` (applied to a copy; the caller's graph is never changed).
+    ``enable_profiling``: time every node; see :meth:`profile`.
+    """
+
+    def __init__(
+        self,
+        model: Graph | str | os.PathLike | bytes,
+        providers: Sequence[str] | None = None,
+        optimization: str = "all",
+        enable_profiling: bool = False,
+    ) -> None:
+        if optimization not in OPTIMIZATION_LEVELS:
+            raise InvalidInputError(f"optimization must be one of {', '.join(OPTIMIZATION_LEVELS)}"
+                                    f"; got {optimization!r}")
+        graph = model if isinstance(model, Graph) else self._load(model)
+        graph.check()
+        graph = _optimize(graph.copy(), optimization)
+        graph.check()
+        self._graph = graph
+        self._providers = _providers(providers)
+        self._assignment = self._partition()
+        self._input_checker = InputChecker(graph.inputs)
+        self._output_index = {v.name: i for i, v in enumerate(graph.outputs)}
+        self._selections: dict[tuple[str, ...], list[int]] = {}
+        self._plans: OrderedDict[tuple, ExecutionPlan] = OrderedDict()
+        self._retired: list[ExecutionPlan] = []  # evicted plans keep their profile counts
+        self._lock = threading.Lock()
+        self._profiling = enable_profiling
+        self._run_seconds = 0.0
+        # Build once with the declared shapes so unsupported nodes fail here, not in run().
+        self._generic_plan = build_plan(graph, self._assignment)
+        self._last_plan = self._generic_plan
+
+    # ------------------------------------------------------------------ loading
+    @staticmethod
+    def _load(model: Any) -> Graph:
+        """Turn a path or bytes into a Graph with the registered loader for its format."""
+        if isinstance(model, (bytes, bytearray, memoryview)):
+            fmt, source = _sniff(bytes(model[:8])), bytes(model)
+        elif isinstance(model, (str, os.PathLike)):
+            path = os.fspath(model)
+            if not os.path.isfile(path):
+                raise ModelFormatError(f"model file not found: {path}")
+            suffix = os.path.splitext(path)[1].lower()
+            if suffix in (".onnx", ".tflite"):
+                fmt = suffix[1:]
+            else:
+                with open(path, "rb") as f:
+                    fmt = _sniff(f.read(8))
+            source = path
+        else:
+            raise ModelFormatError(f"InferenceSession needs an edgefw.ir.Graph, a model path or "
+                                   f"the model's bytes; got {type(model).__name__}")
+        if fmt not in _LOADERS:
+            try:  # loaders register themselves when their package is imported
+                importlib.import_module("runtime.loaders")
+            except ModuleNotFoundError as exc:
+                if exc.name not in ("runtime.loaders",):
+                    raise
+        loader = _LOADERS.get(fmt)
+        if loader is None:
+            raise ModelFormatError(f"loading .{fmt} models is not supported yet; build the graph "
+                                   "with edgefw.trace(...) or edgefw.ir and pass the Graph")
+        return loader(source)
+
+    def _partition(self) -> list[ExecutionProvider]:
+        assignment = []
+        for node in self._graph.nodes:
+            for provider in self._providers:
+                if provider.supports(node):
+                    assignment.append(provider)
+                    break
+            else:
+                names = ", ".join(p.name for p in self._providers)
+                supported = "; ".join(f"{p.name}: {', '.join(p.supported_ops())}"
+                                      for p in self._providers)
+                raise UnsupportedOpError(f"{node.describe()}: no execution provider among "
+                                         f"[{names}] supports {node.op_type!r} (supported ops "
+                                         f"— {supported})")
+        return assignment
+
+    # ---------------------------------------------------------------- metadata
+    @property
+    def graph(self) -> Graph:
+        """The graph as executed (after optimization). Do not modify it."""
+        return self._graph
+
+    def get_inputs(self) -> list[NodeArg]:
+        return [_node_arg(v) for v in self._graph.inputs]
+
+    def get_outputs(self) -> list[NodeArg]:
+        return [_node_arg(v) for v in self._graph.outputs]
+
+    def get_providers(self) -> list[str]:
+        return [p.name for p in self._providers]
+
+    def get_provider_assignment(self) -> dict[str, str]:
+        """``node name -> provider name``."""
+        return {n.name: p.name for n, p in zip(self._graph.nodes, self._assignment, strict=True)}
+
+    @property
+    def plan(self) -> ExecutionPlan:
+        """The plan of the most recent run (before any run: the plan for declared shapes)."""
+        return self._last_plan
+
+    # --------------------------------------------------------------------- run
+    def run(self, output_names: Sequence[str] | None, input_feed: Mapping[str, Any],
+            run_options: Any = None) -> list[np.ndarray]:
+        """Outputs named in ``output_names`` (all when None) for the inputs in ``input_feed``.
+
+        InvalidInputError names a missing, unknown, mistyped or misshaped input;
+        NodeExecutionError names the node whose kernel failed.
+        """
+        arrays, key = self._input_checker.check(input_feed)
+        with self._lock:
+            plan = self._plans.get(key)
+            if plan is None:
+                plan = self._specialize(key, arrays)
+            self._last_plan = plan
+            try:
+                if self._profiling:
+                    start = time.perf_counter()
+                    results = plan.run_profiled(*arrays)
+                    self._run_seconds += time.perf_counter() - start
+                    plan.profiled_runs += 1
+                else:
+                    results = plan.run(*arrays)
+            except Exception as exc:
+                raise _node_error(plan, exc) from exc
+        if output_names is None:
+            return results
+        return [results[i] for i in self._select(output_names)]
+
+    def _select(self, output_names: Sequence[str]) -> list[int]:
+        key = tuple(output_names) if not isinstance(output_names, str) else (output_names,)
+        indices = self._selections.get(key)
+        if indices is None:
+            unknown = [n for n in key if n not in self._output_index]
+            if unknown:
+                raise InvalidInputError(f"unknown output {unknown[0]!r}; the model's outputs are "
+                                        + ", ".join(repr(n) for n in self._output_index))
+            indices = self._selections[key] = [self._output_index[n] for n in key]
+        return indices
+
+    def _specialize(self, key: tuple, arrays: list[np.ndarray]) -> ExecutionPlan:
+        shapes = {v.name: a.shape for v, a in zip(self._graph.inputs, arrays, strict=True)}
+        try:
+            plan = build_plan(self._graph, self._assignment, shapes)
+        except EdgeFWError as exc:
+            raise NodeExecutionError(f"cannot plan the graph for input shapes {shapes}: {exc}"
+                                     ) from exc
+        self._plans[key] = plan
+        if len(self._plans) > MAX_CACHED_PLANS:
+            _, evicted = self._plans.popitem(last=False)
+            if evicted.profiled_runs:
+                self._retired.append(evicted)
+        return plan
+
+    # --------------------------------------------------------------- profiling
+    def profile(self, reset: bool = False) -> ProfileReport:
+        """Per-node times accumulated over the runs so far (needs enable_profiling=True);
+        ``str(report)`` is the summary table."""
+        if not self._profiling:
+            raise InvalidInputError("profiling is off; create the session with "
+                                    "enable_profiling=True")
+        with self._lock:
+            plans = [p for p in list(self._plans.values()) + self._retired if p.profiled_runs]
+            runs = sum(p.profiled_runs for p in plans)
+            totals: dict[str, float] = {}
+            calls: dict[str, int] = {}
+            for p in plans:
+                for step, seconds in zip(p.steps, p.step_seconds, strict=True):
+                    totals[step.node.name] = totals.get(step.node.name, 0.0) + float(seconds)
+                    calls[step.node.name] = calls.get(step.node.name, 0) + p.profiled_runs
+            records = [
+                NodeProfile(n.name, n.op_type, n.module_path, prov.name, calls.get(n.name, 0),
+                            totals.get(n.name, 0.0))
+                for n, prov in zip(self._graph.nodes, self._assignment, strict=True)
+            ]
+            report = summarize(self._graph.name, runs, self._run_seconds, records)
+            if reset:
+                for p in plans:
+                    p.step_seconds[:] = 0.0
+                    p.profiled_runs = 0
+                self._retired.clear()
+                self._run_seconds = 0.0
+        return report
+
+
+# ---------------------------------------------------------------------- helpers
+def _optimize(graph: Graph, level: str) -> Graph:
+    """Run ``edgefw.ir.passes.optimize`` when that package exists (it is optional)."""
+    if level == "none":
+        return graph
+    try:
+        passes = importlib.import_module("edgefw.ir.passes")
+    except ModuleNotFoundError as exc:
+        if exc.name == "edgefw.ir.passes":
+            return graph
+        raise
+    optimize = getattr(passes, "optimize", None)
+    if optimize is None:
+        return graph
+    result = optimize(graph, level)
+    return result if isinstance(result, Graph) else graph
+
+
+def _providers(names: Sequence[str] | None) -> list[ExecutionProvider]:
+    if names is None:
+        names = ["cpu"]
+    if isinstance(names, str):
+        names = [names]
+    if not names:
+        raise DeviceError("providers is empty; give at least one, e.g. ['cpu']")
+    return [get_provider(n) for n in names]
+
+
+def _sniff(head: bytes) -> str:
+    """Model format from a file's first bytes: TFLite FlatBuffers carry "TFL3" at 4..8."""
+    return "tflite" if head[4:8] == b"TFL3" else "onnx"
+
+
+def _node_arg(v: Value) -> NodeArg:
+    dtype = v.dtype or "float32"
+    return NodeArg(v.name, None if v.shape is None else list(v.shape), onnx_type_string(dtype),
+                   dtype)
+
+
+def _node_error(plan: ExecutionPlan, exc: Exception) -> Exception:
+    found = plan.failing_step(exc.__traceback__)
+    if found is None:
+        return exc
+    step, args = found
+    node = step.node
+    module = f", module {node.module_path}" if node.module_path else ""
+    described = []
+    for v, var in zip(node.inputs, step.arg_vars, strict=True):
+        arr = None if var is None else args.get(var)
+        if v is None:
+            described.append("_")
+        elif isinstance(arr, np.ndarray):
+            described.append(f"{v.name} {arr.dtype}{list(arr.shape)}")
+        else:
+            described.append(v.name)
+    shapes = ", ".join(described)
+    return NodeExecutionError(
+        f"while executing node '{node.name}' ({node.op_type}{module}) on {step.provider}: "
+        f"{type(exc).__name__}: {exc} (inputs: {shapes})"
+    )
+
+
+__all__ = ["InferenceSession", "NodeArg", "OPTIMIZATION_LEVELS", "register_loader"]

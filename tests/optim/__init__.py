@@ -1,0 +1,1 @@
+"""Tests of edgefw.optim: optimizers, schedulers, clipping."""
