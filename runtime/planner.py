@@ -36,6 +36,10 @@ from edgefw.ir.schema.dims import Dim, format_shape, is_static
 from runtime.providers.base import ExecutionProvider, Kernel, KernelContext
 
 NEVER = sys.maxsize  # "last use" of graph outputs and constants
+# Preallocation limits: a declared shape can be absurd (untrusted files); past these the
+# kernel allocates at run time, where numpy reports a clean MemoryError for the node.
+MAX_BUFFER_BYTES = 256 << 20
+MAX_POOL_BYTES = 1 << 30
 _plan_ids = itertools.count()
 
 
@@ -275,7 +279,7 @@ def build_plan(
                 return None
             dtype = np.dtype(t.dtype)
             nbytes = int(np.prod(t.shape, dtype=np.int64)) * dtype.itemsize
-            if nbytes == 0:
+            if nbytes == 0 or nbytes > MAX_BUFFER_BYTES or pool.nbytes + nbytes > MAX_POOL_BYTES:
                 return None
             st = _Storage("buffer", last[id(v)], pool.acquire(nbytes))
             live_buffers.append(st)

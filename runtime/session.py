@@ -105,8 +105,10 @@ class InferenceSession:
         self._profiling = enable_profiling
         self._run_seconds = 0.0
         # Build once with the declared shapes so unsupported nodes fail here, not in run().
-        self._generic_plan = build_plan(graph, self._assignment)
-        self._last_plan = self._generic_plan
+        self._last_plan = build_plan(graph, self._assignment)
+        if all(s.rank is not None and not s.dynamic for s in self._input_checker.specs):
+            self._plans[()] = self._last_plan  # static inputs: this plan is the one
+        self._check = self._input_checker.check
 
     # ------------------------------------------------------------------ loading
     @staticmethod
@@ -188,7 +190,7 @@ class InferenceSession:
         InvalidInputError names a missing, unknown, mistyped or misshaped input;
         NodeExecutionError names the node whose kernel failed.
         """
-        arrays, key = self._input_checker.check(input_feed)
+        arrays, key = self._check(input_feed)
         with self._lock:
             plan = self._plans.get(key)
             if plan is None:

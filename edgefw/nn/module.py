@@ -61,6 +61,10 @@ class Module:
             raise AttributeError(
                 f"{type(self).__name__}: call super().__init__() before assigning attributes"
             )
+        if name in self._buffers and (value is None or isinstance(value, np.ndarray)):
+            self._buffers[name] = value  # e.g. ``self.num_batches_tracked += 1``
+            object.__setattr__(self, name, value)
+            return
         for store in (self._parameters, self._buffers, self._modules):
             store.pop(name, None)
         if isinstance(value, Parameter):

@@ -79,6 +79,10 @@ def test_builder_errors_name_the_node():
         g.add_node("Gemm", [x, w], {"transb": 1})
     with pytest.raises(GraphError, match="required attribute 'axis'"):
         g.add_node("Concat", [x, x])
+    with pytest.raises(GraphError, match="attribute 'transB' must be an int, got 'yes'"):
+        g.add_node("Gemm", [x, w], {"transB": "yes"})
+    with pytest.raises(GraphError, match="attribute 'perm' must be a list of ints, got 2"):
+        g.add_node("Transpose", [x], {"perm": 2})
     with pytest.raises(GraphError, match="takes 2 to 3 inputs, got 1"):
         g.add_node("Gemm", [x])
     with pytest.raises(UnsupportedOpError, match="'Frobnicate'.*known ops"):

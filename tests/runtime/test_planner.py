@@ -122,3 +122,12 @@ def test_one_plan_per_batch_size_and_printing():
     assert "plan for graph 'sym' with inputs x[37, 8]: 2 steps" in text
     assert "fc" in text and "Gemm" in text and "buffer 0" in text and "freed after" in text
     assert "in-place (input 0)" in text
+
+
+def test_absurd_declared_shapes_are_not_preallocated():
+    g = Graph("huge")
+    x = g.add_input("x", "float32", (100_000, 100_000))  # 40 GB if it were allocated
+    h = g.add_node("Neg", [x]).output
+    g.set_outputs([g.add_node("Relu", [h]).output])
+    session = InferenceSession(g, optimization="none")
+    assert session.plan.buffer_bytes == 0 and session.plan.num_buffers == 0

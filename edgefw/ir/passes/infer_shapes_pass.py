@@ -9,7 +9,8 @@ Merging rule, per output dim: what inference computes now wins when it knows the
 int or a symbol); when inference cannot tell (None) but the stored type knows the dim, the
 stored dim is kept — rewrites preserve values, so a dim known before is still right, and a
 symbolic batch (``"batch"``) is never replaced by an unknown. An unknown rank from inference
-keeps the stored shape.
+keeps the stored shape. After editing graph inputs so that dims become *less* known, use
+``InferShapesPass(keep_stored_dims=False)``: stored types are then replaced outright.
 
     >>> from edgefw.ir import Graph
     >>> g = Graph()
@@ -40,13 +41,19 @@ class InferShapesPass(Pass):
 
     name = "infer_shapes"
 
+    def __init__(self, keep_stored_dims: bool = True) -> None:
+        self.keep_stored_dims = keep_stored_dims
+
     def run(self, graph: Graph) -> PassResult:
         notes: list[str] = []
         for node in graph.nodes:
             inferred = _infer(node)
             for value, t in zip(node.outputs, inferred, strict=True):
-                dtype = t.dtype if t.dtype is not None else value.dtype
-                shape = merge_shapes(value.shape, t.shape)
+                if self.keep_stored_dims:
+                    dtype = t.dtype if t.dtype is not None else value.dtype
+                    shape = merge_shapes(value.shape, t.shape)
+                else:
+                    dtype, shape = t.dtype, t.shape
                 if dtype != value.dtype or shape != value.shape:
                     notes.append(f"{value.name}: {value.dtype}{format_shape(value.shape)} -> "
                                  f"{dtype}{format_shape(shape)}")

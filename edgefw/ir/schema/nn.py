@@ -188,12 +188,12 @@ def _pool(ctx: InferenceContext) -> list[TensorType]:
     x = ctx.shape(0)
     kernel = list(ctx.attr("kernel_shape"))
     if x is None:
-        return [TensorType(ctx.dtype(0), None)]
+        return [TensorType(ctx.dtype(0), None), TensorType("int64", None)]
     if len(x) < 3:
         raise ShapeError(f"{ctx.schema.op_type} input must be [N, C, spatial...], got "
                          f"{format_shape(x)}")
     out = _windowed_output(ctx, x, kernel, x[1], bool(ctx.attr("ceil_mode")))
-    return [TensorType(ctx.dtype(0), out)]
+    return [TensorType(ctx.dtype(0), out), TensorType("int64", out)]
 
 
 _POOL_ATTRS = [
@@ -207,9 +207,10 @@ _POOL_ATTRS = [
 
 op_schema(
     "MaxPool",
+    outputs=(1, 2),
     attrs=_POOL_ATTRS + [Attr("storage_order", "int", 0)],
     since_version=12,
-    doc="max over sliding windows (the Indices output is not supported)",
+    doc="max over sliding windows; optional Indices output (int64, flat NCHW)",
 )(_pool)
 op_schema(
     "AveragePool",

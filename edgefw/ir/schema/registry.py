@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from edgefw.errors import DTypeError, GraphError, ShapeError, UnsupportedOpError
+from edgefw.errors import DTypeError, EdgeFWError, GraphError, ShapeError, UnsupportedOpError
 from edgefw.ir.schema.dims import Shape, normalize_axis
 
 
@@ -100,7 +100,51 @@ class OpSchema:
         for spec in self.attrs.values():
             if spec.required and spec.name not in attrs:
                 found.append(f"required attribute {spec.name!r} is missing")
+            elif spec.name in attrs and not attr_value_fits(spec, attrs[spec.name]):
+                value = attrs[spec.name]
+                shown = f"<{type(value).__name__}>" if isinstance(value, np.ndarray) \
+                    else repr(value)[:60]
+                found.append(f"attribute {spec.name!r} must be {_KIND_TEXT[spec.kind]}, got "
+                             f"{shown}")
         return found
+
+
+_KIND_TEXT = {
+    "int": "an int",
+    "float": "a number",
+    "string": "a string",
+    "ints": "a list of ints",
+    "floats": "a list of numbers",
+    "strings": "a list of strings",
+    "tensor": "a numpy array",
+}
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return _is_int(v) or isinstance(v, (float, np.floating))
+
+
+_KIND_CHECKS = {
+    "int": _is_int,
+    "float": _is_number,
+    "string": lambda v: isinstance(v, str),
+    "ints": lambda v: isinstance(v, (list, tuple)) and all(_is_int(x) for x in v),
+    "floats": lambda v: isinstance(v, (list, tuple)) and all(_is_number(x) for x in v),
+    "strings": lambda v: isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v),
+    "tensor": lambda v: isinstance(v, np.ndarray),
+}
+
+
+def attr_value_fits(spec: Attr, value: Any) -> bool:
+    """Whether ``value`` has the kind the attribute declares (None only where it is the
+    default, i.e. "not set")."""
+    if value is None:
+        return spec.default is None
+    return _KIND_CHECKS[spec.kind](value)
 
 
 def _arity(lo: int, hi: int) -> str:
@@ -267,7 +311,12 @@ def infer_types(
     """Run ``op_type``'s inference; ShapeError/DTypeError/GraphError when inputs do not fit."""
     schema = get_schema(op_type, domain)
     ctx = InferenceContext(schema, input_types, input_data, attrs, num_outputs)
-    result = list(schema.infer(ctx))
+    try:
+        result = list(schema.infer(ctx))
+    except (EdgeFWError, RecursionError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - malformed inputs must not escape as bare errors
+        raise ShapeError(f"{op_type} inference failed: {type(exc).__name__}: {exc}") from exc
     if len(result) < num_outputs:
         raise GraphError(f"{op_type} inference produced {len(result)} outputs, {num_outputs} asked")
     return result[:num_outputs]

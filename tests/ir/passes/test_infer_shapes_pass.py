@@ -57,6 +57,17 @@ def test_known_symbolic_dim_survives_inference_that_cannot_tell():
     assert y.shape == ("batch", None)
 
 
+def test_replacing_stored_dims_when_inputs_become_less_known():
+    g = small_cnn()
+    g.inputs[0].shape = (5, 1, 8, 8)
+    InferShapesPass().run(g)
+    g.inputs[0].shape = (None, 1, 8, 8)
+    InferShapesPass().run(g)
+    assert g.outputs[0].shape == (5, 10)  # kept: a rewrite never changes a value's shape
+    InferShapesPass(keep_stored_dims=False).run(g)
+    assert g.outputs[0].shape == (None, 10)
+
+
 def test_inconsistent_graph_names_the_node():
     g = small_cnn()
     g.inputs[0].shape = ("batch", 1, 9, 9)  # the fc weight no longer fits

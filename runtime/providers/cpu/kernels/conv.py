@@ -8,6 +8,7 @@ fused activation in place on the primitive's output.
 from __future__ import annotations
 
 from edgefw.errors import UnsupportedOpError
+from edgefw.ir.primitives import conv2d
 from edgefw.ir.schema.dims import resolve_pads
 from runtime.providers.base import Kernel, KernelContext
 from runtime.providers.cpu.kernels.fused_activation import inplace_activation
@@ -53,8 +54,6 @@ def spatial_rank(ctx: KernelContext, what: str, rank: int | None) -> int:
 
 @cpu_kernel("Conv", since=11)
 def conv(ctx: KernelContext) -> Kernel:
-    from edgefw.ir.primitives.conv import conv2d
-
     w_shape = ctx.input_shape(1)
     rank = len(w_shape) if w_shape is not None else (
         None if ctx.input_shape(0) is None else len(ctx.input_shape(0)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgefw.errors import UnsupportedOpError
+from edgefw.ir.primitives import avg_pool2d, global_avg_pool2d, max_pool2d, max_pool2d_onnx_indices
 from runtime.providers.base import Kernel, KernelContext
 from runtime.providers.cpu.kernels.conv import as_2d, pads_for, spatial_rank, window_params
 from runtime.providers.cpu.registry import cpu_kernel
@@ -24,27 +25,34 @@ def _pool_kernel(ctx: KernelContext, pool) -> Kernel:
         pads2, st2, dl2, k2 = as_2d(pads, strides, dilations, kernel)
         x4 = x if n == 2 else x[:, :, None, :]
         y = pool(x4, k2, st2, pads2, dl2)
-        return y if n == 2 else y[:, :, 0, :]
+        if n == 2:
+            return y
+        if isinstance(y, tuple):
+            return tuple(part.reshape(part.shape[:2] + part.shape[3:]) for part in y)
+        return y[:, :, 0, :]
 
     return pool_
 
 
 @cpu_kernel("MaxPool", since=12)
 def max_pool(ctx: KernelContext) -> Kernel:
-    from edgefw.ir.primitives import max_pool2d
-
-    if len(ctx.node.outputs) > 1:
-        raise UnsupportedOpError("MaxPool's Indices output is not supported by the CPU provider")
     ceil_mode = bool(ctx.attr("ceil_mode"))
-    return _pool_kernel(
-        ctx, lambda x, k, s, p, d: max_pool2d(x, k, s, p, d, ceil_mode)
-    )
+    if len(ctx.node.outputs) == 1:
+        return _pool_kernel(ctx, lambda x, k, s, p, d: max_pool2d(x, k, s, p, d, ceil_mode))
+    if ctx.attr("storage_order"):
+        raise UnsupportedOpError("MaxPool Indices with storage_order=1 (column-major) are not "
+                                 "supported by the CPU provider")
+
+    def with_indices(x, k, s, p, d):
+        y, taps = max_pool2d(x, k, s, p, d, ceil_mode, return_indices=True)
+        # Flat NCHW indices; for 1-D pooling (H == 1) they equal the flat NCW ones.
+        return y, max_pool2d_onnx_indices(taps, x.shape, k, s, p, d, ceil_mode)
+
+    return _pool_kernel(ctx, with_indices)
 
 
 @cpu_kernel("AveragePool", since=19)
 def average_pool(ctx: KernelContext) -> Kernel:
-    from edgefw.ir.primitives import avg_pool2d
-
     ceil_mode = bool(ctx.attr("ceil_mode"))
     count_include_pad = bool(ctx.attr("count_include_pad"))
     dilations = ctx.attr("dilations")
@@ -57,8 +65,6 @@ def average_pool(ctx: KernelContext) -> Kernel:
 
 @cpu_kernel("GlobalAveragePool")
 def global_average_pool(ctx: KernelContext) -> Kernel:
-    from edgefw.ir.primitives import global_avg_pool2d
-
     def global_average_pool_(x):
         if x.ndim == 4:
             return global_avg_pool2d(x)
