@@ -1,7 +1,7 @@
 """The model zoo used by the CLI, the demo and the benchmarks, for 28x28 grayscale input.
 
-Every model takes float32 images of shape (N, 1, 28, 28) scaled to [0, 1] and returns
-logits of shape (N, 10).
+The image models take float32 images of shape (N, 1, 28, 28) scaled to [0, 1] and return
+logits of shape (N, 10); the transformer block maps (N, T, dim) to (N, T, dim).
 
 >>> from edgefw import models
 >>> net = models.build("lenet")
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np  # noqa: F401 - used in the doctest
+import numpy as np
 
 from edgefw import nn
 from edgefw.errors import ConfigError
@@ -98,10 +98,51 @@ class MobileNet(nn.Module):
         return self.classifier(self.flatten(self.pool(self.features(x))))
 
 
+class TransformerBlock(nn.Module):
+    """A pre-norm transformer encoder block on (N, T, dim) sequences: multi-head
+    self-attention (matmul + softmax) and a GELU MLP, each with a residual add."""
+
+    def __init__(self, dim: int = 32, heads: int = 4, hidden: int = 64,
+                 dropout: float = 0.1) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ConfigError(f"TransformerBlock: dim {dim} is not divisible by heads {heads}")
+        self.dim, self.heads = dim, heads
+        self.norm1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Any) -> Any:
+        from edgefw import functional as F
+
+        b, t, d = x.shape
+        h, hd = self.heads, d // self.heads
+        qkv = self.qkv(self.norm1(x)).reshape(b, t, 3, h, hd).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        att = F.softmax((q @ k.transpose(2, 3)) * (1.0 / float(np.sqrt(hd))), axis=-1)
+        y = (att @ v).permute(0, 2, 1, 3).reshape(b, t, d)
+        x = x + self.drop(self.proj(y))
+        return x + self.drop(self.fc2(self.act(self.fc1(self.norm2(x)))))
+
+
 BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "mlp": mlp,
     "lenet": LeNet5,
     "mobilenet": MobileNet,
+    "transformer": TransformerBlock,
+}
+
+#: Example input shape (without the batch axis) of each zoo model.
+INPUT_SHAPES: dict[str, tuple[int, ...]] = {
+    "mlp": (1, 28, 28),
+    "lenet": (1, 28, 28),
+    "mobilenet": (1, 28, 28),
+    "transformer": (16, 32),
 }
 
 

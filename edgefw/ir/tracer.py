@@ -130,7 +130,7 @@ class Tracer:
 
     def record(self, fn: Any, inputs: Sequence[Any], out: Any, attrs: dict) -> None:
         lower = getattr(fn, "lower", None)
-        if lower is None:
+        if lower is None or getattr(fn, "training_only", False):
             raise TraceError(
                 f"op {type(fn).__name__} (module '{self.module_path() or '<root>'}') has no "
                 "graph form and cannot be traced; losses and training-only ops belong outside "

@@ -14,6 +14,12 @@ from edgefw.ops.function import Function, register
 _REDUCTIONS = ("mean", "sum", "none")
 
 
+class _Loss(Function):
+    """Losses exist only for training: they have no graph form (the tracer says so)."""
+
+    training_only = True
+
+
 def _rows(x: np.ndarray) -> np.ndarray:
     """(N, C, d1, ...) -> (N*d1*..., C): class axis last, one row per prediction."""
     if x.ndim == 2:
@@ -60,7 +66,7 @@ def _check_reduction(reduction: str, who: str) -> None:
 
 
 @register
-class CrossEntropy(Function):
+class CrossEntropy(_Loss):
     """Softmax cross-entropy on logits (N, C[, d...]); targets are class indices (N[, d...])
     or class probabilities of the logits' shape."""
 
@@ -115,7 +121,7 @@ class CrossEntropy(Function):
 
 
 @register
-class NLL(Function):
+class NLL(_Loss):
     """Negative log-likelihood of class indices under log-probabilities (N, C[, d...])."""
 
     def forward(self, logp, target, reduction="mean") -> np.ndarray:
@@ -144,7 +150,7 @@ class NLL(Function):
 
 
 @register
-class BCEWithLogits(Function):
+class BCEWithLogits(_Loss):
     """Binary cross-entropy on logits: max(x, 0) - x*y + log(1 + exp(-|x|))."""
 
     def forward(self, x, y, reduction="mean", pos_weight=None) -> np.ndarray:

@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from edgefw.autograd import Tensor
 from edgefw.errors import ConfigError, DataError, ShapeError
 from edgefw.nn.container import Sequential
 from edgefw.nn.layers import Embedding
 from edgefw.nn.module import Module
-from edgefw.autograd import Tensor
 
 
 def model_float_type(model: Module) -> np.dtype:

@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from edgefw.autograd import Tensor, no_grad
 from edgefw.errors import ConfigError, EdgeFWError, ShapeError
 from edgefw.nn import module as module_lib
 from edgefw.nn.container import ModuleList, Sequential
 from edgefw.nn.layers import Embedding
 from edgefw.nn.module import Module
-from edgefw.autograd import Tensor, no_grad
 from edgefw.training.data_adapter import first_layer, model_float_type
 
 UNBUILT = "unbuilt"

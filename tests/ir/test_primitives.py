@@ -263,6 +263,7 @@ POOL_CASES = [
     ((3, 2), (1, 2), (2, 1, 1, 0), True),
     ((2, 3), (3, 2), (0, 0, 1, 2), False),
     ((3, 3), (1, 1), (1, 1, 1, 1), False),
+    ((2, 2), (3, 3), (0, 0, 1, 1), True),
 ]
 
 
@@ -391,6 +392,25 @@ def test_bad_arguments_raise_shape_error_naming_the_op(call, message):
     }
 
 
+def test_absurd_pads_raise_instead_of_allocating():
+    with pytest.raises(ShapeError, match="GiB"):
+        conv2d(np.ones((1, 1, 4, 4), np.float32), np.ones((1, 1, 3, 3), np.float32),
+               pads=(10**6,) * 4)
+
+
+def test_empty_batch():
+    x = np.zeros((0, 3, 8, 8), np.float32)
+    w = np.ones((4, 3, 3, 3), np.float32)
+    assert conv2d(x, w, pads=(1, 1, 1, 1)).shape == (0, 4, 8, 8)
+    assert conv2d(x, w[:, :, :1, :1]).shape == (0, 4, 8, 8)
+    dx, dw = conv2d_backward(np.zeros((0, 4, 6, 6), np.float32), x, w)
+    assert dx.shape == x.shape and dw.shape == w.shape and not dw.any()
+    y, taps = max_pool2d(x, (3, 3), (2, 2), pads=(1, 1, 1, 1), return_indices=True)
+    assert y.shape == taps.shape == (0, 3, 4, 4)
+    assert max_pool2d_backward(y, taps, x.shape, (3, 3), (2, 2), (1, 1, 1, 1)).shape == x.shape
+    assert avg_pool2d(x, (3, 3), (2, 2), (1, 1, 1, 1)).shape == (0, 3, 4, 4)
+
+
 def test_bad_dtypes_raise_dtype_error():
     with pytest.raises(DTypeError, match="conv2d"):
         conv2d(np.ones((1, 1, 3, 3), np.int32), np.ones((1, 1, 1, 1)))
@@ -471,6 +491,7 @@ ORT_POOL_CASES = [
     ((3, 2), (2, 1), (1, 0, 0, 1), (1, 1), 1),
     ((3, 3), (2, 2), (1, 1, 1, 1), (2, 2), 0),
     ((2, 3), (3, 2), (1, 1, 0, 0), (1, 1), 0),
+    ((2, 2), (3, 3), (0, 0, 1, 1), (1, 1), 1),  # a 4th window would start in the padding
 ]
 
 

@@ -11,31 +11,7 @@ import runtime
 from edgefw import models, nn
 from edgefw.errors import TraceError
 
-
-class EncoderBlock(nn.Module):
-    """Pre-norm transformer encoder block: multi-head attention and a GELU MLP."""
-
-    def __init__(self, dim: int = 32, heads: int = 4, hidden: int = 64) -> None:
-        super().__init__()
-        self.dim, self.heads = dim, heads
-        self.norm1 = nn.LayerNorm(dim)
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-        self.norm2 = nn.LayerNorm(dim)
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-        self.drop = nn.Dropout(0.1)
-
-    def forward(self, x):
-        b, t, d = x.shape
-        h, hd = self.heads, d // self.heads
-        qkv = self.qkv(self.norm1(x)).reshape(b, t, 3, h, hd).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        att = F.softmax((q @ k.transpose(2, 3)) * (1.0 / np.sqrt(hd)), axis=-1)
-        y = (att @ v).permute(0, 2, 1, 3).reshape(b, t, d)
-        x = x + self.drop(self.proj(y))
-        return x + self.fc2(self.act(self.fc1(self.norm2(x))))
+EncoderBlock = models.TransformerBlock
 
 
 def _randomize_bn(model, seed=0):

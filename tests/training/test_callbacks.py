@@ -142,7 +142,8 @@ def test_learning_rate_scheduler_sets_the_rate_used_by_each_epoch(capsys):
     history = _fit(model, [schedule], epochs=3)
     assert history.history["lr"] == [0.05, 0.025, 0.0125]
     assert model._optimizer.param_groups[0]["lr"] == 0.0125
-    assert "Epoch 2: LearningRateScheduler setting learning rate to 0.025." in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Epoch 2: LearningRateScheduler setting learning rate to 0.025." in out
 
     # The rate really drives the updates: a rate of 0 leaves the weights alone.
     frozen = line_model()

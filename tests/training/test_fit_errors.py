@@ -7,8 +7,8 @@ import pytest
 
 import edgefw
 from edgefw import F, models, nn
-from edgefw.training.callbacks import TerminateOnNaN
 from edgefw.errors import ConfigError, DataError, ShapeError, TrainingError
+from edgefw.training.callbacks import TerminateOnNaN
 from tests.training.fixtures import brief_mlp, line_model, line_problem, weights
 
 

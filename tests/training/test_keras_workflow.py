@@ -203,3 +203,49 @@ def test_binary_classification_with_sigmoid_output():
     probs = model.predict(x)[:, 0]
     assert history.history["accuracy"][-1] > 0.9
     assert model.evaluate(x, y)[1] == pytest.approx(np.mean((probs > 0.5) == (y > 0.5)))
+
+
+def test_lazy_model_fed_by_a_dataloader_of_uint8_images(mnist):
+    (x, y), _ = mnist
+    loader = DataLoader(TensorDataset(x[:256], y[:256]), batch_size=32, shuffle=True, seed=0)
+    edgefw.manual_seed(0)
+    model = nn.Sequential([nn.Flatten(), nn.Dense(16, activation="relu"), nn.Dense(10)])
+    model.compile("adam", "cross_entropy", metrics=["accuracy"])
+    history = model.fit(loader, epochs=2, verbose=0)
+    assert history.epoch == [0, 1] and model._optimizer is not None
+    assert model[1].weight.shape == (16, 784)
+    # The same batches as arrays, in the loader's order, give the same training.
+    edgefw.manual_seed(0)
+    twin = nn.Sequential([nn.Flatten(), nn.Dense(16, activation="relu"), nn.Dense(10)])
+    twin.compile("adam", "cross_entropy")
+    replay = DataLoader(TensorDataset(x[:256], y[:256]), batch_size=32, shuffle=True, seed=0)
+    orders = [np.concatenate([b[1].numpy() for b in replay]) for _ in range(2)]
+    assert all(len(o) == 256 for o in orders)
+    batches = [(xb.numpy(), yb.numpy()) for _ in range(2) for xb, yb in
+               DataLoader(TensorDataset(x[:256], y[:256]), batch_size=32, shuffle=True, seed=0)]
+    assert len(batches) == 16
+    twin.fit(_OneShot(batches[:8]), epochs=1, verbose=0)
+    twin.fit(_OneShot(batches[8:]), epochs=1, verbose=0)
+    assert_same_weights(weights(model), weights(twin))
+
+
+class _OneShot:
+    """A re-iterable list of (x, y) batches without a dataset (built on the first step)."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self):
+        return len(self.batches)
+
+
+def test_a_generator_runs_out_after_one_epoch(mnist):
+    (x, y), _ = _subset(mnist, 64, 0)
+    model = brief_mlp()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    batches = ((x[i:i + 32], y[i:i + 32]) for i in range(0, 64, 32))
+    with pytest.raises(edgefw.errors.DataError, match="yielded no batches in epoch 2"):
+        model.fit(batches, epochs=2, verbose=0)

@@ -53,6 +53,8 @@ class _ScratchSlots(threading.local):
 _SCRATCH = _ScratchSlots()
 # Larger temporaries are allocated per call: their page faults are then small next to the work.
 SCRATCH_SLOT_LIMIT_BYTES = 64 << 20
+# A temporary this big means absurd shapes or pads (e.g. from a corrupt model file).
+TEMPORARY_LIMIT_BYTES = 8 << 30
 
 
 def scratch(name: str, shape: Sequence[int], dtype, zero: bool = False) -> np.ndarray:
@@ -69,6 +71,11 @@ def scratch(name: str, shape: Sequence[int], dtype, zero: bool = False) -> np.nd
     """
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if nbytes > TEMPORARY_LIMIT_BYTES:
+        raise ShapeError(
+            f"temporary '{name}' of shape {tuple(shape)} would take {nbytes / 2**30:.1f} GiB "
+            f"(limit {TEMPORARY_LIMIT_BYTES >> 30} GiB); check the input size, pads and strides"
+        )
     if nbytes > SCRATCH_SLOT_LIMIT_BYTES:
         return np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
     slot = _SCRATCH.buffers.get(name)
@@ -499,6 +506,8 @@ def conv2d(
         if b.shape != (s.out_channels,):
             raise ShapeError(f"conv2d: bias must have shape ({s.out_channels},), got {b.shape}")
     n, (ho, wo) = s.batch, s.out_hw
+    if n == 0:
+        return np.zeros((0, s.out_channels, ho, wo), x.dtype)
 
     if s.pointwise:
         weights = w.reshape(s.group, s.out_channels // s.group, -1)
@@ -564,6 +573,9 @@ def conv2d_backward(
             f"for input {x.shape} and weight {w.shape}"
         )
     groups, out_per_group = s.group, s.out_channels // s.group
+    if n == 0:
+        return (np.zeros(x.shape, x.dtype) if need_dx else None,
+                np.zeros(w.shape, x.dtype) if need_dw else None)
     dx = dw = None
 
     if s.pointwise:

@@ -156,32 +156,36 @@ def max_pool2d(
     """
     x = _check_input("max_pool2d", x, floating_only=False)
     s = _pool_shape("max_pool2d", x.shape, kernel_hw, strides, pads, dilations, ceil_mode)
-    taps = s.taps
-    if s.tiles_input:
-        windows = [s.tap_view(x, i, j) for i, j in taps]
-        y = np.array(windows[0])
-        idx = np.zeros(y.shape, _index_dtype(len(taps))) if return_indices else None
-        mask = np.empty(y.shape, bool) if return_indices else None
-    else:
-        grid = s.grid()
-        buf = grid.scatter(x, fill=_lowest(x.dtype), name="grid_in")
-        block = x.shape[0] * x.shape[1] * grid.hq * grid.wq
-        windows = [buf[off:off + block] for off in grid.tap_offsets(block)]
-        y = scratch("grid_out", (block,), x.dtype)
-        np.copyto(y, windows[0])
-        idx = mask = None
+    taps = len(s.taps)
+    if x.size == 0:
+        y = np.zeros(s.out_shape, x.dtype)
+        return (y, np.zeros(s.out_shape, _index_dtype(taps))) if return_indices else y
+    if s.tiles_input and not return_indices:  # inference fast path: strided views, no copy
+        y = np.array(s.tap_view(x, 0, 0))
+        for i, j in s.taps[1:]:
+            np.maximum(y, s.tap_view(x, i, j), out=y)
+        return y
+    grid = s.grid()
+    buf = grid.scatter(x, fill=_lowest(x.dtype))
+    block = x.shape[0] * x.shape[1] * grid.hq * grid.wq
+    windows = [buf[off:off + block] for off in grid.tap_offsets(block)]
+    y = scratch("grid_out", (block,), x.dtype)
+    np.copyto(y, windows[0])
+    if return_indices:
+        index_type = _index_dtype(taps).type
+        idx = scratch("pool_idx", (block,), index_type, zero=True)
+        tap_where_greater = scratch("pool_tap", (block,), index_type)
+        mask = scratch("pool_mask", (block,), bool)
+    for tap in range(1, taps):
         if return_indices:
-            idx = scratch("pool_idx", (block,), _index_dtype(len(taps)), zero=True)
-            mask = scratch("pool_mask", (block,), bool)
-    for tap in range(1, len(taps)):
-        if return_indices:
+            # idx < tap so far, so max(idx, tap * mask) moves exactly the masked entries to
+            # tap: 3 fast passes where copyto(where=) or fancy indexing is 20-30x slower.
             np.greater(windows[tap], y, out=mask)
-            np.copyto(idx, tap, where=mask)
+            np.multiply(mask, index_type(tap), out=tap_where_greater)
+            np.maximum(idx, tap_where_greater, out=idx)
         np.maximum(y, windows[tap], out=y)
-    if not s.tiles_input:
-        y = _crop_copy(grid, y, x.shape)
-        idx = _crop_copy(grid, idx, x.shape) if return_indices else None
-    return (y, idx) if return_indices else y
+    y = _crop_copy(grid, y, x.shape)
+    return (y, _crop_copy(grid, idx, x.shape)) if return_indices else y
 
 
 def _crop_copy(grid: PolyphaseGrid, flat: np.ndarray, x_shape) -> np.ndarray:
@@ -227,10 +231,12 @@ def max_pool2d_backward(
     idx_grid = grid.to_grid(indices, name="pool_idx").reshape(-1)
     dbuf = scratch("grid_grad", (grid.buffer_size(block),), dy.dtype, zero=True)
     mask = scratch("pool_mask", (block,), bool)
+    routed = scratch("pool_routed", (block,), dy.dtype)
     for tap, offset in enumerate(grid.tap_offsets(block)):
         window = dbuf[offset:offset + block]
         np.equal(idx_grid, tap, out=mask)
-        np.add(window, dy_grid, out=window, where=mask)
+        np.multiply(dy_grid, mask, out=routed)  # add(where=mask) is ~20x slower
+        window += routed
     dx = np.zeros(s.x_shape, dy.dtype)
     grid.gather(dbuf, dx)
     return dx
