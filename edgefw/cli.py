@@ -2,91 +2,19 @@
 
     edgefw demo                       # train the brief's MLP on MNIST, report test accuracy
     edgefw train --model lenet --dataset mnist --epochs 2 --out lenet.npz
+
+Each command lives in its own module under :mod:`edgefw.commands`.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-import time
 from collections.abc import Sequence
 
-import numpy as np
-
+from edgefw.commands import COMMAND_MODULES
 from edgefw.errors import EdgeFWError
-
-DATASETS = ("mnist", "fashion-mnist")
-MODELS = ("mlp", "lenet", "mobilenet")
-
-
-def _load_dataset(name: str, path: str | None):
-    from edgefw import datasets
-
-    if name == "mnist":
-        return datasets.load_mnist(path)
-    if path is None:
-        raise EdgeFWError(
-            "--dataset fashion-mnist needs --data PATH (a folder with the four Fashion-MNIST "
-            "IDX .gz files; edgefw ships only MNIST)"
-        )
-    return datasets.load_fashion_mnist(path)
-
-
-def _images(x: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28) in [0, 1], the zoo models' input."""
-    return (x.astype(np.float32) / 255.0)[:, None, :, :]
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    import edgefw
-    from edgefw import models, nn, optim
-
-    edgefw.manual_seed(args.seed)
-    (x_train, y_train), (x_test, y_test) = _load_dataset(args.dataset, args.data)
-    if args.limit:
-        x_train, y_train = x_train[: args.limit], y_train[: args.limit]
-    model = models.build(args.model)
-    model.compile(optim.Adam(model.parameters(), lr=args.lr), nn.CrossEntropyLoss(),
-                  metrics=["accuracy"])
-    print(f"training {args.model} on {args.dataset}: {len(x_train)} images, "
-          f"{model.num_parameters():,} parameters")
-    model.fit(_images(x_train), y_train.astype(np.int64), epochs=args.epochs,
-              batch_size=args.batch_size, validation_data=(_images(x_test),
-                                                           y_test.astype(np.int64)),
-              verbose=args.verbose, seed=args.seed)
-    loss, acc = model.evaluate(_images(x_test), y_test.astype(np.int64), batch_size=256)
-    print(f"test accuracy: {acc * 100:.2f}%  (loss {loss:.4f})")
-    if args.out:
-        path = edgefw.save(model, args.out)
-        print(f"saved checkpoint: {path}")
-    return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    """The brief's Keras workflow on the shipped MNIST copy."""
-    import edgefw
-    from edgefw import datasets, nn
-
-    edgefw.manual_seed(args.seed)
-    t0 = time.perf_counter()
-    (x_train, y_train), (x_test, y_test) = datasets.load_mnist()
-    x_train, x_test = x_train / 255.0, x_test / 255.0
-    model = nn.Sequential([
-        nn.Flatten(input_shape=(28, 28)),
-        nn.Dense(128, activation="relu"),
-        nn.Dense(10, activation="softmax"),
-    ])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    model.summary()
-    model.fit(x_train, y_train, epochs=args.epochs, batch_size=32,
-              validation_data=(x_test, y_test), verbose=args.verbose, seed=args.seed)
-    loss, acc = model.evaluate(x_test, y_test, verbose=0)
-    print(f"\nMNIST test accuracy after {args.epochs} epochs: {acc * 100:.2f}% "
-          f"(loss {loss:.4f}); total {time.perf_counter() - t0:.1f} s")
-    if args.out:
-        print(f"saved checkpoint: {edgefw.save(model, args.out)}")
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,27 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"edgefw {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    demo = sub.add_parser("demo", help="train the brief's MLP on MNIST and report accuracy")
-    demo.add_argument("--epochs", type=int, default=5)
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--out", help="also save the trained model as a checkpoint")
-    demo.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
-    demo.set_defaults(func=cmd_demo)
-
-    train = sub.add_parser("train", help="train a zoo model and save a checkpoint")
-    train.add_argument("--model", choices=MODELS, default="mlp")
-    train.add_argument("--dataset", choices=DATASETS, default="mnist")
-    train.add_argument("--data", help="folder with the dataset's IDX files (default: shipped "
-                                      "MNIST)")
-    train.add_argument("--epochs", type=int, default=1)
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--limit", type=int, default=0, help="use only the first N images")
-    train.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
-    train.add_argument("--out", help="checkpoint file to write (.npz)")
-    train.set_defaults(func=cmd_train)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return parser
 
 
@@ -130,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     for name in ("epochs", "batch_size"):
-        if getattr(args, name, 1) is not None and getattr(args, name, 1) <= 0:
+        value = getattr(args, name, None)
+        if value is not None and value <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     try:
         return args.func(args)

@@ -7,8 +7,8 @@ import math
 import numpy as np
 
 from runtime.providers.base import Kernel, KernelContext
-from runtime.providers.cpu.kernels.elementwise_util import ufunc_kernel, unary_kernel
 from runtime.providers.cpu.kernels.erf import erf
+from runtime.providers.cpu.kernels.unary_kernel import ufunc_kernel, unary_kernel
 from runtime.providers.cpu.registry import cpu_kernel
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from edgefw.ir.primitives.special import erf as erf_float64
 from runtime.providers.base import Kernel, KernelContext
+from runtime.providers.cpu.kernels.unary_kernel import unary_kernel
 from runtime.providers.cpu.registry import cpu_kernel
 
 # Numerator (odd in x) and denominator (even) coefficients, highest power of x^2 first.
@@ -54,6 +55,4 @@ def erf(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 @cpu_kernel("Erf")
 def erf_kernel(ctx: KernelContext) -> Kernel:
-    from runtime.providers.cpu.kernels.elementwise_util import unary_kernel
-
     return unary_kernel(ctx, erf)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from runtime.providers.base import Kernel, KernelContext
-from runtime.providers.cpu.kernels.elementwise_util import unary_kernel
+from runtime.providers.cpu.kernels.unary_kernel import unary_kernel
 from runtime.providers.cpu.registry import cpu_kernel
 
 

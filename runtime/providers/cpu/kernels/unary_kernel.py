@@ -1,4 +1,4 @@
-"""Shared plumbing of elementwise kernels: where the result goes (in place or a buffer)."""
+"""unary_kernel(): where an elementwise result goes (in place, a preallocated buffer, or new)."""
 
 from __future__ import annotations
 
