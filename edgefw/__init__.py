@@ -35,7 +35,7 @@ _LAZY = {
     "optim": ("edgefw.optim", None),
     "data": ("edgefw.data", None),
     "datasets": ("edgefw.datasets", None),
-    "callbacks": ("edgefw.training.callbacks", None),
+    "callbacks": ("edgefw.callbacks", None),
     "models": ("edgefw.models", None),
     "save": ("edgefw.checkpoint", "save"),
     "load": ("edgefw.checkpoint", "load"),

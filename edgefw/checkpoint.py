@@ -239,8 +239,16 @@ def load(path: str | os.PathLike, model: Module | None = None, optimizer: Any = 
     _build_lazy(model, ckpt.meta.get("lazy_input_shapes", {}))
     model.load_state_dict(ckpt.state_dict)
     optimizer = optimizer if optimizer is not None else getattr(model, "_optimizer", None)
-    if optimizer is not None and ckpt.optimizer_state is not None:
-        optimizer.load_state_dict(ckpt.optimizer_state)
+    if optimizer is None and "_optimizer_factory" in model.__dict__:
+        from edgefw.training.keras_api import ensure_optimizer
+
+        optimizer = ensure_optimizer(model)  # compiled by name: create it now, all is built
+    if ckpt.optimizer_state is not None:
+        if optimizer is not None:
+            optimizer.load_state_dict(ckpt.optimizer_state)
+        else:
+            # compile() after load(): the optimizer it creates picks this state up.
+            model.__dict__["_pending_optimizer_state"] = ckpt.optimizer_state
     if restore_rng and ckpt.meta.get("rng_state") is not None:
         _random.set_state(_unflatten(ckpt.meta["rng_state"], {}))
     model.__dict__["checkpoint_extra"] = ckpt.extra

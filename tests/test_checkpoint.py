@@ -118,3 +118,33 @@ def test_foreign_npz_is_rejected(tmp_path):
     np.savez(tmp_path / "other.npz", a=np.zeros(3))
     with pytest.raises(CheckpointError, match="not an edgefw checkpoint"):
         edgefw.load(tmp_path / "other.npz")
+
+
+def _keras_model():
+    return nn.Sequential([nn.Flatten(), nn.Dense(8, activation="relu"), nn.Dense(3)])
+
+
+@pytest.mark.parametrize("order", ["compile_then_load", "load_then_compile"])
+def test_keras_optimizer_state_survives_for_lazy_models(tmp_path, order):
+    rng = np.random.default_rng(0)
+    x, y = rng.random((40, 4, 4), dtype=np.float32), rng.integers(0, 3, 40)
+    edgefw.manual_seed(0)
+    model = _keras_model()
+    model.compile("adam", nn.CrossEntropyLoss())
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, seed=1)
+    saved = model._optimizer.state_dict()
+    path = edgefw.save(model, tmp_path / "k.npz")
+
+    if order == "compile_then_load":
+        fresh = _keras_model()
+        fresh.compile("adam", nn.CrossEntropyLoss())
+        edgefw.load(path, model=fresh)
+    else:
+        fresh = edgefw.load(path)
+        fresh.compile("adam", nn.CrossEntropyLoss())
+    from edgefw.training.keras_api import ensure_optimizer
+
+    restored = ensure_optimizer(fresh).state_dict()
+    for key, entry in saved["state"].items():
+        for name, value in entry.items():
+            np.testing.assert_array_equal(restored["state"][key][name], value)

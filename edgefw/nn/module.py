@@ -24,7 +24,8 @@ from edgefw.autograd import Parameter, Tensor
 from edgefw.errors import CheckpointError
 
 # Observers of module calls (the tracer records module paths, summary() output shapes).
-# Each has enter(module) and exit(module, output); empty in ordinary training.
+# Each has enter(module), exit(module) and optionally output(module, args, output);
+# the list is empty in ordinary training, so calling a module costs nothing extra.
 _call_observers: list[Any] = []
 
 

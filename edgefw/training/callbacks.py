@@ -331,10 +331,10 @@ class CSVLogger(Callback):
         self.keys = None
         existing = self.append and os.path.isfile(self.filename)
         self._needs_header = not (existing and os.path.getsize(self.filename) > 0)
+        folder = os.path.dirname(self.filename)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
         if not self.append:
-            folder = os.path.dirname(self.filename)
-            if folder:
-                os.makedirs(folder, exist_ok=True)
             with open(self.filename, "w", newline=""):
                 pass
 

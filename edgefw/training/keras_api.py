@@ -120,6 +120,9 @@ def ensure_optimizer(model: Module) -> Optimizer | None:
     if not params:
         raise ConfigError(f"{type(model).__name__} has no trainable parameters to optimize")
     optimizer = factory(params)
+    pending = model.__dict__.pop("_pending_optimizer_state", None)
+    if pending is not None:  # edgefw.load() came before compile(): resume its state
+        optimizer.load_state_dict(pending)
     model.__dict__["_optimizer"] = optimizer
     return optimizer
 

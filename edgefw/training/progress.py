@@ -126,7 +126,7 @@ class ProgressBar:
         elapsed = time.perf_counter() - self.start
         per_step = f" {format_step_time(elapsed / current)}" if current else ""
         head = self._bar(current) if self.verbose == 1 else f"{current}/{self.target or current}"
-        line = f"{head} - {format_duration(elapsed)}{per_step}{format_logs(values)}"
+        line = f"{head} - {format_duration(round(elapsed))}{per_step}{format_logs(values)}"
         if self.dynamic:
             line = "\r" + line + " " * max(self._drawn_width - len(line), 0)
         self._write(line + "\n")

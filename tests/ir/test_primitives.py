@@ -420,6 +420,29 @@ def test_bad_dtypes_raise_dtype_error():
         max_pool2d(np.ones((1, 1, 3, 3), bool), (2, 2), (1, 1))
 
 
+def test_primitives_import_only_numpy_and_errors():
+    """The runtime uses these on devices without the trainer: no autograd, nn or onnx."""
+    import ast
+    import sys
+    from pathlib import Path
+
+    allowed = {"numpy", "edgefw.errors", "edgefw.ir.primitives", "__future__"}
+    for module in (primitives, conv_module, pool_module):
+        tree = ast.parse(Path(module.__file__).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                assert top in sys.stdlib_module_names or any(
+                    name == a or name.startswith(a + ".") for a in allowed
+                ), f"{module.__name__} imports {name}"
+
+
 def test_docstring_examples():
     for module in (primitives, conv_module, pool_module):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)

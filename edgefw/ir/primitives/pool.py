@@ -220,7 +220,7 @@ def max_pool2d_backward(
     dy = _check_grad(op, "dy", dy, s.out_shape, floating=True)
     indices = _check_grad(op, "indices", indices, s.out_shape)
     if indices.dtype.kind not in "iu":
-        raise DTypeError(f"{op}: indices must be the integer taps of max_pool2d, got {indices.dtype}")
+        raise DTypeError(f"{op}: indices must be integer taps from max_pool2d, got {indices.dtype}")
     if s.tiles_input:
         dx = np.zeros(s.x_shape, dy.dtype)
         for tap, (i, j) in enumerate(s.taps):
