@@ -52,7 +52,9 @@ class Linear(Function):
                 f"expects {weight.shape[1]} (weight shape {weight.shape})"
             )
         self.x, self.weight = x, weight
-        y = x @ weight.T
+        # BLAS is faster on (W @ x.T) than on x @ W.T for a row-major W (no transposed
+        # operand to pack); the result is returned as a transposed view.
+        y = (weight @ x.T).T if x.ndim == 2 else x @ weight.T
         if bias is not None:
             y += bias
         return y

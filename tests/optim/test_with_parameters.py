@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgefw.optim import SGD, Adam, AdamW, RMSprop, clip_grad_norm
 from edgefw.autograd import Parameter, Tensor
+from edgefw.optim import SGD, Adam, AdamW, RMSprop, clip_grad_norm
 from tests.optim.reference import adam_reference
 
 

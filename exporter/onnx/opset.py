@@ -1,0 +1,292 @@
+"""Per-opset rewrites: write each IR node in the form its op has at the target opset.
+
+The IR uses the newest ONNX op forms (axes, pads, bounds as inputs; Gelu; Split's
+``num_outputs``...). Exporting to an older opset rewrites the nodes whose op changed
+between that opset and the IR's form; every other node is written as it is. A rewrite is a
+function ``(NodeWriter) -> None`` registered here under the IR op types it handles:
+
+=====================  ==========================================================
+op                     before the opset named, the file gets
+=====================  ==========================================================
+ReduceMean/Max/Min     18: ``axes`` as an attribute (must be a constant); empty axes
+                       with ``noop_with_empty_axes`` -> Identity
+Split                  18: no ``num_outputs``; explicit sizes when the shapes are
+                       static. From 18 ``num_outputs`` is set when sizes are absent
+Pad                    18: no ``axes`` input (pads expanded to every axis);
+                       19: ``mode="wrap"`` cannot be written
+Shape                  15: ``start``/``end`` become Shape -> Slice
+Reshape                14: no ``allowzero`` (an error when a 0 in the shape needs it)
+BatchNormalization     14: no ``training_mode``
+AveragePool            19: no ``dilations`` (an error unless they are all 1)
+Cast                   19: no ``saturate``
+QuantizeLinear         21: no ``block_size``/``output_dtype`` (the zero point gives the
+                       type); 19: no ``saturate``
+DequantizeLinear       21: no ``block_size``
+Gelu, LayerNorm        20, 17: decomposed (:mod:`exporter.onnx.decompositions`)
+=====================  ==========================================================
+
+Element types are checked against the ONNX schema of the opset (``Relu`` on int8 needs 14,
+a float16 ``QuantizeLinear`` scale 19, int16 quantization 21): a node the opset cannot
+hold fails with :class:`~edgefw.errors.ExportError` naming the node, its module path and
+the first opset that can hold it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from onnx import defs
+
+from edgefw.ir.dtypes import from_onnx, onnx_type_string, to_numpy
+from edgefw.ir.schema.dims import normalize_axis
+from exporter.onnx.emitter import NodeWriter, onnx_schema
+
+Rewrite = Callable[[NodeWriter], None]
+
+#: IR op type -> the rewrite that writes it (ops not listed are written as they are).
+REWRITES: dict[str, Rewrite] = {}
+
+_VARIADIC = defs.OpSchema.FormalParameterOption.Variadic
+
+
+def rewrite(*op_types: str) -> Callable[[Rewrite], Rewrite]:
+    """Register the decorated function as the ONNX writer of ``op_types``."""
+
+    def register(fn: Rewrite) -> Rewrite:
+        for op in op_types:
+            if op in REWRITES:
+                raise ValueError(f"ONNX rewrite for {op!r} registered twice")
+            REWRITES[op] = fn
+        return fn
+
+    return register
+
+
+def write_node(writer: NodeWriter) -> None:
+    """Write ``writer.node`` at ``writer.opset`` with its op's rewrite (or as it is)."""
+    REWRITES.get(writer.node.op_type, write_as_is)(writer)
+
+
+def write_as_is(writer: NodeWriter, inputs: Sequence[str] | None = None,
+                attrs: dict | None = None) -> None:
+    """Write the node with its own op type (after checking the opset holds its types)."""
+    check_types(writer)
+    writer.emit(writer.node.op_type, writer.inputs if inputs is None else inputs,
+                writer.outputs, writer.attrs if attrs is None else attrs)
+
+
+# ----------------------------------------------------------------------- type checks
+def _type_problems(writer: NodeWriter, opset: int) -> list[str] | None:
+    """What the op's ONNX schema at ``opset`` rejects in the node's element types
+    (None when the op does not exist at that opset)."""
+    node = writer.node
+    schema = onnx_schema(node.op_type, opset, node.domain)
+    if schema is None:
+        return None
+    allowed_by_param = {c.type_param_str: set(c.allowed_type_strs)
+                        for c in schema.type_constraints}
+    problems = []
+    for kind, values, formals in (("input", node.inputs, schema.inputs),
+                                  ("output", node.outputs, schema.outputs)):
+        for i, value in enumerate(values):
+            if value is None or value.dtype is None:
+                continue
+            if i < len(formals):
+                formal = formals[i]
+            elif formals and formals[-1].option == _VARIADIC:
+                formal = formals[-1]
+            else:
+                continue  # an input this opset moves to an attribute (axes before 18...)
+            allowed = allowed_by_param.get(formal.type_str, {formal.type_str})
+            if onnx_type_string(value.dtype) not in allowed:
+                names = ", ".join(sorted(t[len("tensor("):-1] for t in allowed
+                                         if t.startswith("tensor(")))
+                problems.append(f"{kind} {i} ('{formal.name}') is {value.dtype}, which "
+                                f"{node.op_type}-{schema.since_version} does not accept "
+                                f"(it accepts {names})")
+    return problems
+
+
+def check_types(writer: NodeWriter) -> None:
+    """ExportError when the target opset's schema of the op rejects the node's dtypes; the
+    message says from which opset on the node can be written."""
+    problems = _type_problems(writer, writer.opset)
+    if not problems:
+        return
+    later = next((v for v in range(writer.opset + 1, defs.onnx_opset_version() + 1)
+                  if _type_problems(writer, v) == []), None)
+    hint = f"; it can be written from opset {later} on" if later is not None else ""
+    writer.fail("; ".join(problems) + hint)
+
+
+# ----------------------------------------------------------------------- rewrites
+def reduce_node(writer: NodeWriter, op_type: str, x: str, axes: Sequence[int], *,
+                keepdims: int, step: str | None, output: str | None = None) -> str:
+    """Write ``op_type`` (a Reduce*) over constant ``axes`` in the target opset's form."""
+    attrs: dict = {"keepdims": keepdims}
+    inputs = [x]
+    axes_as_input = writer.opset >= 18 or op_type == "ReduceSum"
+    if axes_as_input:
+        inputs.append(writer.ints(axes, f"{step or 'reduce'}_axes"))
+    else:
+        attrs["axes"] = list(axes)
+    return writer.emit(op_type, inputs, None if output is None else [output], attrs, step=step)
+
+
+@rewrite("ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum")
+def _reduce(writer: NodeWriter) -> None:
+    # ReduceSum takes axes as an input since opset 13, the others only since 18.
+    if writer.opset >= 18 or writer.node.op_type == "ReduceSum":
+        write_as_is(writer)
+        return
+    check_types(writer)
+    attrs = dict(writer.attrs)
+    noop = attrs.pop("noop_with_empty_axes", 0)
+    axes = writer.const_ints(1, "axes") if writer.has_input(1) else []
+    if not axes and noop:
+        writer.emit("Identity", [writer.inputs[0]], writer.outputs)
+        return
+    if axes:
+        attrs["axes"] = axes
+    writer.emit(writer.node.op_type, [writer.inputs[0]], writer.outputs, attrs)
+
+
+@rewrite("Split")
+def _split(writer: NodeWriter) -> None:
+    check_types(writer)
+    attrs = dict(writer.attrs)
+    attrs.pop("num_outputs", None)
+    inputs = writer.inputs[:2]
+    if not writer.has_input(1):
+        if writer.opset >= 18:
+            # From 18 one of `split` and `num_outputs` must be given, never both.
+            attrs["num_outputs"] = len(writer.outputs)
+        else:
+            sizes = _static_split_sizes(writer)
+            if sizes is not None:
+                # Split-13 without sizes needs an evenly divisible axis; explicit sizes
+                # also carry the IR's uneven split (smaller last part).
+                inputs = [inputs[0], writer.ints(sizes, "split")]
+    writer.emit("Split", inputs, writer.outputs, attrs)
+
+
+def _static_split_sizes(writer: NodeWriter) -> list[int] | None:
+    x = writer.value(0)
+    if x is None or x.rank is None:
+        return None
+    axis = normalize_axis(int(writer.attrs.get("axis", 0)), x.rank, "Split axis")
+    sizes = [v.shape[axis] if v.shape is not None else None for v in writer.node.outputs]
+    return sizes if all(isinstance(s, int) for s in sizes) else None
+
+
+@rewrite("Pad")
+def _pad(writer: NodeWriter) -> None:
+    check_types(writer)
+    if writer.attrs.get("mode") == "wrap" and writer.opset < 19:
+        writer.fail("Pad mode 'wrap' exists from opset 19 on")
+    if writer.opset >= 18 or not writer.has_input(3):
+        writer.emit("Pad", writer.inputs[:4 if writer.opset >= 18 else 3], writer.outputs,
+                    writer.attrs)
+        return
+    rank = writer.value(0).rank
+    if rank is None:
+        writer.fail("Pad with an axes input needs a known input rank before opset 18 "
+                    "(pads are then given for every axis)")
+    axes = [normalize_axis(a, rank, "Pad axis") for a in writer.const_ints(3, "axes")]
+    pads = writer.const_ints(1, "pads")
+    full = [0] * (2 * rank)
+    for j, axis in enumerate(axes):
+        full[axis], full[axis + rank] = pads[j], pads[j + len(axes)]
+    writer.emit("Pad", [writer.inputs[0], writer.ints(full, "pads"), writer.inputs[2]],
+                writer.outputs, writer.attrs)
+
+
+@rewrite("Reshape")
+def _reshape(writer: NodeWriter) -> None:
+    check_types(writer)
+    attrs = dict(writer.attrs)
+    if writer.opset < 14 and attrs.pop("allowzero", 0):
+        shape = writer.const(1)
+        if shape is None:
+            writer.fail("allowzero=1 exists from opset 14 on, and the shape is computed at "
+                        "run time, so a 0 in it cannot be ruled out")
+        if 0 in np.asarray(shape).reshape(-1).tolist():
+            writer.fail("allowzero=1 with a 0 in the shape exists from opset 14 on")
+    writer.emit("Reshape", writer.inputs, writer.outputs, attrs)
+
+
+@rewrite("Shape")
+def _shape(writer: NodeWriter) -> None:
+    check_types(writer)
+    start = int(writer.attrs.get("start", 0))
+    end = writer.attrs.get("end")
+    if writer.opset >= 15 or (start == 0 and end is None):
+        attrs = dict(writer.attrs) if writer.opset >= 15 else {}
+        writer.emit("Shape", writer.inputs, writer.outputs, attrs)
+        return
+    # Shape-13 has no start/end: slice the full shape (Slice clamps the same way).
+    full = writer.emit("Shape", writer.inputs, step="full_shape")
+    stop = np.iinfo(np.int64).max if end is None else int(end)
+    writer.emit("Slice", [full, writer.ints([start], "starts"), writer.ints([stop], "ends"),
+                          writer.ints([0], "axes")], writer.outputs)
+
+
+@rewrite("AveragePool")
+def _average_pool(writer: NodeWriter) -> None:
+    attrs = dict(writer.attrs)
+    if writer.opset < 19:
+        dilations = attrs.pop("dilations", None)
+        if dilations and any(int(d) != 1 for d in dilations):
+            writer.fail(f"AveragePool dilations {list(dilations)} exist from opset 19 on")
+    write_as_is(writer, attrs=attrs)
+
+
+@rewrite("BatchNormalization")
+def _batch_norm(writer: NodeWriter) -> None:
+    attrs = dict(writer.attrs)
+    if writer.opset < 14:
+        attrs.pop("training_mode", None)  # the IR holds inference BatchNorm only
+    write_as_is(writer, attrs=attrs)
+
+
+@rewrite("Cast")
+def _cast(writer: NodeWriter) -> None:
+    attrs = dict(writer.attrs)
+    if writer.opset < 19:
+        attrs.pop("saturate", None)  # it only affects float8 targets, which the IR lacks
+    write_as_is(writer, attrs=attrs)
+
+
+@rewrite("QuantizeLinear")
+def _quantize_linear(writer: NodeWriter) -> None:
+    check_types(writer)
+    attrs = dict(writer.attrs)
+    inputs = list(writer.inputs)
+    if writer.opset < 21:
+        if attrs.pop("block_size", 0):
+            writer.fail("blocked quantization (block_size) exists from opset 21 on")
+        output_dtype = attrs.pop("output_dtype", 0)
+        if output_dtype and not writer.has_input(2):
+            # Before 21 the zero point's type is the output type: write a zero one.
+            scale = writer.value(1)
+            if scale.shape is None or not all(isinstance(d, int) for d in scale.shape):
+                writer.fail("output_dtype without a zero point needs opset 21 when the "
+                            "scale's shape is not static")
+            zero = np.zeros(scale.shape, to_numpy(from_onnx(output_dtype)))
+            inputs = inputs[:2] + [writer.emitter.constant(zero, f"{writer.node.name}/"
+                                                                 "zero_point")]
+    if writer.opset < 19:
+        attrs.pop("saturate", None)  # float8 only
+    writer.emit("QuantizeLinear", inputs, writer.outputs, attrs)
+
+
+@rewrite("DequantizeLinear")
+def _dequantize_linear(writer: NodeWriter) -> None:
+    attrs = dict(writer.attrs)
+    if writer.opset < 21 and attrs.pop("block_size", 0):
+        writer.fail("blocked quantization (block_size) exists from opset 21 on")
+    write_as_is(writer, attrs=attrs)
+
+
+__all__ = ["REWRITES", "check_types", "reduce_node", "rewrite", "write_as_is", "write_node"]
