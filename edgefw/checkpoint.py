@@ -21,7 +21,6 @@ import importlib
 import io
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ import numpy as np
 from edgefw import __version__
 from edgefw import random as _random
 from edgefw.errors import CheckpointError
+from edgefw.fileio import atomic_write
 from edgefw.nn.module import Module
 
 FORMAT = "edgefw-checkpoint"
@@ -176,18 +176,8 @@ def save(model: Module, path: str | os.PathLike, optimizer: Any = None, **extra:
 
 
 def _write_atomic(path: Path, arrays: dict[str, np.ndarray]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
     return path
 
 

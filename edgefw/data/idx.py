@@ -20,12 +20,12 @@ import gzip as gzip_module
 import io
 import math
 import os
-import tempfile
 import zlib
 
 import numpy as np
 
 from edgefw.errors import DataError, DTypeError
+from edgefw.fileio import atomic_write
 
 # IDX dtype code -> big-endian numpy dtype of the stored items.
 IDX_DTYPES: dict[int, np.dtype] = {
@@ -105,28 +105,18 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, gzip: bool = True) -> 
     header = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
     payload = np.ascontiguousarray(array, dtype=IDX_DTYPES[code]).tobytes()
 
-    folder = os.path.dirname(os.path.abspath(name))
-    fd, temp_name = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(name), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            if gzip:
-                # mtime=0 makes the bytes depend only on the array, so fixtures are reproducible.
-                stored_name = os.path.basename(name).removesuffix(".gz")
-                with gzip_module.GzipFile(
-                    stored_name, mode="wb", compresslevel=6, fileobj=file, mtime=0
-                ) as compressed:
-                    compressed.write(header)
-                    compressed.write(payload)
-            else:
-                file.write(header)
-                file.write(payload)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp_name, name)
-    except BaseException:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
-        raise
+    with atomic_write(name) as file:
+        if gzip:
+            # mtime=0 makes the bytes depend only on the array, so fixtures are reproducible.
+            stored_name = os.path.basename(name).removesuffix(".gz")
+            with gzip_module.GzipFile(
+                stored_name, mode="wb", compresslevel=6, fileobj=file, mtime=0
+            ) as compressed:
+                compressed.write(header)
+                compressed.write(payload)
+        else:
+            file.write(header)
+            file.write(payload)
 
 
 def _parse_magic(name: str, magic: bytes) -> tuple[np.dtype, int]:

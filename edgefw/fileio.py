@@ -1,0 +1,40 @@
+"""Atomic file writes: every artifact edgefw writes (checkpoints, models, reports, datasets)
+goes to a temporary file in the same folder and is renamed into place, so a crash never
+leaves half a file.
+
+>>> with atomic_write("/tmp/example.bin") as f:
+...     _ = f.write(b"all or nothing")
+
+This module imports only the standard library, so the runtime can use it on a device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+    """Open a temporary file next to ``path``; on success it replaces ``path`` (fsynced,
+    permissions 0644), on any exception it is removed and ``path`` is untouched."""
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_write supports modes 'wb' and 'w', got {mode!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the file from other users
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
