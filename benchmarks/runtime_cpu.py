@@ -1,48 +1,51 @@
-"""CPU inference benchmark: edgefw's runtime on the four reference models.
+"""CPU inference benchmark: edgefw's runtime against onnxruntime's CPU EP on the four
+reference models.
 
-For the MLP, LeNet-5, the MobileNet-style net and a transformer encoder block it reports
-median and p90 latency at batch 1 and throughput at batch 256 for
+For the MLP, LeNet-5, the MobileNet-style net and a transformer encoder block, each model is
+traced, exported with ``exporter.to_onnx`` and the *same* ``.onnx`` file is run by
 
-- the runtime (``runtime.InferenceSession``, CPU provider, optimization "all"),
-- the eager edgefw forward (``model(x)`` under ``no_grad``),
-- for the MLP, a hand-written numpy forward: the floor for Python-side overhead,
+- edgefw's runtime (``runtime.InferenceSession(path)``: the ONNX loader, optimization
+  "all", CPU provider),
+- onnxruntime's CPUExecutionProvider (``intra_op_num_threads`` = the thread count,
+  ``inter_op_num_threads`` = 1, sequential execution),
+- for the MLP at batch 1, a hand-written numpy forward: the floor for Python overhead,
+- with ``--eager``, the eager edgefw forward (``model(x)`` under ``no_grad``),
 
-all measured in the same process, interleaved, with the same thread count.
+on the same input arrays, interleaved in blocks (``edgefw.commands.bench.
+measure_interleaved``), reporting batch-1 latency (p50, p90) and batch-256 throughput
+(``256 / p50``), the ratio edgefw/onnxruntime against the targets of issue 4, and edgefw's
+peak memory at batch 256: the bytes allocated during one ``run()`` (tracemalloc, which
+sees numpy's allocations) plus the plan's preallocated buffers.
 
-    python benchmarks/runtime_cpu.py [--threads 1] [--repeat 2000]
+Thread counts: OpenBLAS reads OPENBLAS_NUM_THREADS once, when numpy loads, so each thread
+count runs in its own child process started with the variables set (``--threads 1,2``).
+
+    python benchmarks/runtime_cpu.py --threads 1,2 [--repeat 2000] [--models mlp,lenet]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+MODELS = ("mlp", "lenet", "mobilenet", "transformer")
+# issue 4's targets for edgefw/onnxruntime at (batch 1, batch 256)
+TARGETS = {"mlp": (1.0, 1.3), "lenet": (3.0, 2.5), "mobilenet": (3.0, 2.5),
+           "transformer": (2.0, 2.0)}
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
 
 def _set_threads(n: int) -> None:
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for var in THREAD_VARS:
         os.environ[var] = str(n)
-
-
-def _timings(fn, repeat: int, min_seconds: float = 0.0) -> list[float]:
-    fn()  # warm up (allocations, caches)
-    times = []
-    start = time.perf_counter()
-    while len(times) < repeat or time.perf_counter() - start < min_seconds:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
-
-
-def _pct(times: list[float], q: float) -> float:
-    s = sorted(times)
-    return s[min(len(s) - 1, int(q * len(s)))]
 
 
 def build_models():
@@ -63,51 +66,61 @@ def build_models():
     return zoo, np
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=2000, help="batch-1 runs per engine")
-    parser.add_argument("--models", default="mlp,lenet,mobilenet,transformer")
-    args = parser.parse_args()
-    _set_threads(args.threads)
+def measure(names: list[str], threads: int, repeat: int, eager: bool, onnx_dir: Path) -> dict:
+    """Everything for one thread count, in this process (numpy must load after
+    ``_set_threads``)."""
+    import numpy as np
+    import onnxruntime as ort
 
     import edgefw
+    import exporter
     import runtime
+    from edgefw.commands.bench import (
+        LatencyStats,
+        measure_interleaved,
+        onnxruntime_session,
+        peak_run_memory,
+    )
 
-    zoo, np = build_models()
+    zoo, _ = build_models()
     rng = np.random.default_rng(0)
-    rows = []
-    for name in args.models.split(","):
+    result = {"threads": threads, "load_before": os.getloadavg(), "rows": [],
+              "versions": {"numpy": np.__version__, "onnxruntime": ort.__version__,
+                           "python": sys.version.split()[0]}}
+    for name in names:
         model, sample = zoo[name]
-        graph = edgefw.trace(model, rng.random((1,) + sample, dtype=np.float32))
-        session = runtime.InferenceSession(graph, optimization="all")
-        engines = {
-            "runtime": lambda x, s=session: s.run(None, {"input": x}),
-            "eager": lambda x, m=model: _eager(edgefw, m, x),
-        }
-        if name == "mlp":
-            engines["numpy"] = _numpy_mlp(model, np)
-        for batch, repeat in ((1, args.repeat), (256, max(20, args.repeat // 50))):
-            x = rng.random((batch,) + sample, dtype=np.float32)
-            for engine, fn in engines.items():
-                times = _timings(lambda f=fn, x=x: f(x), repeat)
-                rows.append((name, batch, engine, _pct(times, 0.5), _pct(times, 0.9)))
+        path = onnx_dir / f"{name}.onnx"
+        exporter.to_onnx(model, path, example_inputs=np.zeros((1,) + sample, np.float32))
+        ours = runtime.InferenceSession(path)  # through the ONNX loader, like any user file
+        theirs = onnxruntime_session(path, threads)
+        input_name = ours.get_inputs()[0].name
+        row = {"model": name}
+        for batch, runs in ((1, repeat), (256, max(20, repeat // 50))):
+            feed = {input_name: rng.random((batch,) + sample, dtype=np.float32)}
+            engines = _engines(ours, theirs, feed)
+            if name == "mlp" and batch == 1:
+                engines["numpy"] = _bind(_numpy_mlp(model, np), feed[input_name])
+            if eager:
+                engines["eager"] = _bind(lambda x, m=model: _eager(edgefw, m, x),
+                                         feed[input_name])
+            a, b = ours.run(None, feed)[0], theirs.run(None, feed)[0]
+            row[f"max_diff_b{batch}"] = float(np.max(np.abs(a - b)))
+            times = measure_interleaved(engines, warmup=max(5, runs // 20), runs=runs)
+            row[f"b{batch}"] = {k: LatencyStats.of(t).__dict__ for k, t in times.items()}
+            if batch == 256:
+                row["peak_run_bytes"] = peak_run_memory(engines["edgefw"])
+                row["plan_buffer_bytes"] = ours.plan.buffer_bytes
+        result["rows"].append(row)
+    result["load_after"] = os.getloadavg()
+    return result
 
-    print(f"\nCPU inference, {args.threads} thread(s); latency in µs, throughput in "
-          "images (or sequences) per second")
-    print("| model | engine | batch 1 p50 | batch 1 p90 | batch 256 p50 | batch 256 thr/s |")
-    print("|---|---|---:|---:|---:|---:|")
-    by_key = {(r[0], r[1], r[2]): r for r in rows}
-    for name in args.models.split(","):
-        for engine in ("runtime", "eager", "numpy"):
-            one, big = by_key.get((name, 1, engine)), by_key.get((name, 256, engine))
-            if one is None:
-                continue
-            print(f"| {name} | {engine} | {one[3] * 1e6:.1f} | {one[4] * 1e6:.1f} | "
-                  f"{big[3] * 1e6:.0f} | {256 / big[3]:,.0f} |")
-    if "mlp" in args.models.split(","):
-        ratio = by_key[("mlp", 1, "runtime")][3] / by_key[("mlp", 1, "numpy")][3]
-        print(f"\nMLP batch 1: runtime / hand-written numpy = {ratio:.2f}x (target <= 1.3x)")
+
+def _engines(ours, theirs, feed):
+    return {"edgefw": lambda: ours.run(None, feed), "onnxruntime": lambda: theirs.run(None, feed)}
+
+
+def _bind(fn, x):
+    return lambda: fn(x)
 
 
 def _eager(edgefw, model, x):
@@ -127,6 +140,119 @@ def _numpy_mlp(model, np):
         return np.maximum(x.reshape(len(x), -1) @ w1 + b1, 0) @ w2 + b2
 
     return forward
+
+
+def _in_child(threads: int, args: argparse.Namespace) -> dict:
+    """Run one thread count in a fresh interpreter whose BLAS starts with that count."""
+    env = dict(os.environ, **{var: str(threads) for var in THREAD_VARS})
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        command = [sys.executable, str(Path(__file__).resolve()), "--threads", str(threads),
+                   "--repeat", str(args.repeat), "--models", args.models, "--json-out", str(out)]
+        if args.eager:
+            command.append("--eager")
+        if args.onnx_dir:
+            command += ["--onnx-dir", str(args.onnx_dir)]
+        subprocess.run(command, env=env, check=True, stdout=sys.stderr)
+        return json.loads(out.read_text())
+
+
+def report(results: list[dict], command: str) -> str:
+    """The Markdown table (and notes) for the README."""
+    lines = [f"`{command}` — {os.cpu_count()} CPUs; onnxruntime "
+             f"{results[0]['versions']['onnxruntime']}, numpy {results[0]['versions']['numpy']}, "
+             f"Python {results[0]['versions']['python']}", ""]
+    for r in results:
+        lines.append(f"- {r['threads']} thread(s): load average {_load(r['load_before'])} before, "
+                     f"{_load(r['load_after'])} after (1, 5, 15 min)")
+    lines += ["", "Both engines run the same exported `.onnx` file on the same arrays; "
+              "ratio = edgefw p50 / onnxruntime p50 (below 1: edgefw faster); throughput = "
+              "256 / p50. Peak memory: bytes allocated during one edgefw `run()` at batch 256 "
+              "(tracemalloc) + the plan's preallocated buffers.", "",
+              "| model | threads | batch 1 p50 µs edgefw / ort | batch 1 p90 µs edgefw / ort | "
+              "batch 1 ratio (target) | batch 256 ms edgefw / ort | batch 256 items/s edgefw / "
+              "ort | batch 256 ratio (target) | edgefw peak memory, batch 256 |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        for row in r["rows"]:
+            one, big = row["b1"], row["b256"]
+            t1, t256 = TARGETS[row["model"]]
+            ratio1 = one["edgefw"]["p50"] / one["onnxruntime"]["p50"]
+            ratio256 = big["edgefw"]["p50"] / big["onnxruntime"]["p50"]
+            lines.append(
+                f"| {row['model']} | {r['threads']} | "
+                f"{_us(one['edgefw']['p50'])} / {_us(one['onnxruntime']['p50'])} | "
+                f"{_us(one['edgefw']['p90'])} / {_us(one['onnxruntime']['p90'])} | "
+                f"{ratio1:.2f}x (≤ {t1}x {_mark(ratio1, t1)}) | "
+                f"{big['edgefw']['p50'] * 1e3:.2f} / {big['onnxruntime']['p50'] * 1e3:.2f} | "
+                f"{256 / big['edgefw']['p50']:,.0f} / {256 / big['onnxruntime']['p50']:,.0f} | "
+                f"{ratio256:.2f}x (≤ {t256}x {_mark(ratio256, t256)}) | "
+                f"{_kib(row['peak_run_bytes'])} + {_kib(row['plan_buffer_bytes'])} |")
+    extras = []
+    for r in results:
+        for row in r["rows"]:
+            for batch in (1, 256):
+                for engine in ("numpy", "eager"):
+                    s = row[f"b{batch}"].get(engine)
+                    if s is not None:
+                        extras.append(f"- {row['model']}, {r['threads']} thread(s), batch {batch}: "
+                                      f"{engine} p50 {_us(s['p50'])} µs (edgefw/{engine} = "
+                                      f"{row[f'b{batch}']['edgefw']['p50'] / s['p50']:.2f}x)")
+    worst = max(max(row["max_diff_b1"], row["max_diff_b256"])
+                for r in results for row in r["rows"])
+    lines += ["", f"Outputs agree: max |edgefw - onnxruntime| = {worst:.2g} over all rows."]
+    if extras:
+        lines += ["", "Other references measured in the same runs:", *extras]
+    return "\n".join(lines)
+
+
+def _us(seconds: float) -> str:
+    return f"{seconds * 1e6:,.1f}"
+
+
+def _kib(n: int) -> str:
+    return f"{n / 1024:,.1f} KiB"
+
+
+def _mark(ratio: float, target: float) -> str:
+    return "✓" if ratio <= target else "✗"
+
+
+def _load(avg) -> str:
+    return " ".join(f"{x:.2f}" for x in avg)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", default="1,2", help="thread counts, comma-separated (1,2)")
+    parser.add_argument("--repeat", type=int, default=2000,
+                        help="batch-1 runs per engine (batch 256: repeat/50, at least 20)")
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--eager", action="store_true", help="also time the eager forward")
+    parser.add_argument("--onnx-dir", type=Path, default=None,
+                        help="keep the exported .onnx files here (default: a temporary folder)")
+    parser.add_argument("--json-out", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    threads = [int(t) for t in args.threads.split(",") if t.strip()]
+    names = [n for n in args.models.split(",") if n]
+    unknown = sorted(set(names) - set(MODELS))
+    if unknown or not threads or min(threads) <= 0:
+        parser.error(f"--models from {', '.join(MODELS)} (unknown: {unknown}); "
+                     "--threads positive integers")
+    command = "python benchmarks/runtime_cpu.py " + " ".join(sys.argv[1:])
+
+    if len(threads) == 1:
+        _set_threads(threads[0])  # before numpy loads (measure imports it)
+        with tempfile.TemporaryDirectory() as tmp:
+            onnx_dir = args.onnx_dir or Path(tmp)
+            onnx_dir.mkdir(parents=True, exist_ok=True)
+            results = [measure(names, threads[0], args.repeat, args.eager, onnx_dir)]
+        if args.json_out:
+            args.json_out.write_text(json.dumps(results[0]))
+            return
+    else:
+        results = [_in_child(t, args) for t in threads]
+    print(report(results, command.strip()))
 
 
 if __name__ == "__main__":

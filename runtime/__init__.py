@@ -11,6 +11,7 @@ Importing this package needs numpy and ``edgefw.ir`` only — never the autograd
 
 from __future__ import annotations
 
+from runtime.loaders import load_onnx
 from runtime.planner import ExecutionPlan, PlanStep
 from runtime.profiling import NodeProfile, ProfileReport
 from runtime.providers import available_providers, get_provider, register_provider
@@ -26,6 +27,7 @@ __all__ = [
     "ProfileReport",
     "available_providers",
     "get_provider",
+    "load_onnx",
     "register_loader",
     "register_provider",
 ]

@@ -10,4 +10,8 @@ from __future__ import annotations
 #: Command modules, in the order ``edgefw --help`` lists them.
 COMMAND_MODULES = [
     "edgefw.commands.train",
+    "edgefw.commands.run",
+    "edgefw.commands.inspect",
+    "edgefw.commands.bench",
+    "edgefw.commands.export",
 ]

@@ -12,7 +12,8 @@ at opsets 13 to 21; :func:`read_metadata` reads back the metadata it stored.
     'NCHW'
 
 Layout: ``writer`` (the model and the file), ``opset`` (per-opset rewrites of each op),
-``decompositions`` (Gelu, LayerNormalization, fused activations), ``emitter`` (names,
+``decompositions`` (Gelu, HardSwish, Mish, Swish, fused activations), ``normalizations``
+(LayerNorm, GroupNorm, RMSNorm decompositions), ``emitter`` (names,
 attributes, nodes), ``metadata``.
 """
 

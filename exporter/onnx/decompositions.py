@@ -1,16 +1,15 @@
-"""Ops written as several ONNX nodes: Gelu before opset 20, LayerNormalization before 17,
-and the activations passes fused into Conv/Gemm/MatMul/Add.
+"""Activations written as several ONNX nodes where the target opset lacks the op, and the
+activations passes fused into Conv/Gemm/MatMul/Add.
 
 The decompositions follow the function bodies the ONNX specification gives for these ops,
 so onnxruntime (which pattern-matches them back into fused kernels) computes the same
 numbers:
 
-- ``Gelu``: ``0.5 * x * (1 + Erf(x / sqrt(2)))``, or with ``approximate="tanh"``
-  ``0.5 * x * (1 + Tanh(sqrt(2 / pi) * (x + 0.044715 * x^3)))``;
-- ``LayerNormalization``: ``ReduceMean -> Sub -> Pow 2 -> ReduceMean -> Add eps -> Sqrt
-  -> Div -> Mul scale -> Add bias``, computed in ``stash_type`` (float32) with Casts around
-  it for float16 inputs; the optional Mean and InvStdDev outputs are written when the node
-  has them.
+- ``Gelu`` (before 20): ``0.5 * x * (1 + Erf(x / sqrt(2)))``, or with
+  ``approximate="tanh"`` ``0.5 * x * (1 + Tanh(sqrt(2 / pi) * (x + 0.044715 * x^3)))``;
+- ``HardSwish`` (before 14): ``x * HardSigmoid(x, alpha=1/6, beta=1/2)``;
+- ``Mish`` (before 18): ``x * Tanh(Softplus(x))``;
+- ``Swish`` (before 24): ``x * Sigmoid(alpha * x)``.
 
 ``node.meta["fused_activation"]`` (see ``FuseActivationPass``) becomes an explicit
 activation node again after its producer: ONNX has no fused-activation field.
@@ -21,10 +20,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from edgefw.errors import DTypeError
-from edgefw.ir.dtypes import FLOAT_DTYPES, from_onnx, to_onnx
 from exporter.onnx.emitter import NodeWriter
-from exporter.onnx.opset import reduce_node, rewrite, write_as_is
+from exporter.onnx.opset import rewrite, write_as_is
 
 
 @rewrite("Gelu")
@@ -50,50 +47,37 @@ def _gelu(writer: NodeWriter) -> None:
     writer.emit("Mul", [half_x, one_plus], writer.outputs)
 
 
-@rewrite("LayerNormalization")
-def _layer_norm(writer: NodeWriter) -> None:
-    if writer.opset >= 17:
+@rewrite("HardSwish")
+def _hard_swish(writer: NodeWriter) -> None:
+    if writer.opset >= 14:
         write_as_is(writer)
         return
-    x, dtype = writer.inputs[0], writer.dtype
-    rank = writer.value(0).rank
-    axis = int(writer.attrs.get("axis", -1))
-    if axis < 0:
-        axes = list(range(axis, 0))  # negative axes work whatever the rank
-    elif rank is None:
-        writer.fail("LayerNormalization with a non-negative axis needs a known input rank to "
-                    "be decomposed before opset 17")
-    else:
-        axes = list(range(axis, rank))
-    try:
-        stash = from_onnx(int(writer.attrs.get("stash_type", 1)))
-    except DTypeError:
-        stash = None
-    if stash not in FLOAT_DTYPES:
-        writer.fail(f"stash_type {writer.attrs.get('stash_type')} is not a float type")
-    epsilon = float(writer.attrs.get("epsilon", 1e-5))
-    outputs = writer.outputs
-    if dtype != stash:
-        x = writer.emit("Cast", [x], attrs={"to": to_onnx(stash)}, step="cast_to_stash")
-    mean = reduce_node(writer, "ReduceMean", x, axes, keepdims=1, step="mean",
-                       output=outputs[1] if len(outputs) > 1 else None)
-    centered = writer.emit("Sub", [x, mean], step="centered")
-    squared = writer.emit("Pow", [centered, writer.scalar(2.0, stash, "two")], step="squared")
-    variance = reduce_node(writer, "ReduceMean", squared, axes, keepdims=1, step="variance")
-    variance = writer.emit("Add", [variance, writer.scalar(epsilon, stash, "epsilon")],
-                           step="variance_eps")
-    std = writer.emit("Sqrt", [variance], step="std")
-    normalized = writer.emit("Div", [centered, std], step="normalized")
-    if len(outputs) > 2:
-        writer.emit("Reciprocal", [std], [outputs[2]], step="inv_std_dev")
-    if dtype != stash:
-        normalized = writer.emit("Cast", [normalized], attrs={"to": to_onnx(dtype)},
-                                 step="cast_back")
-    if writer.has_input(2):
-        scaled = writer.emit("Mul", [normalized, writer.inputs[1]], step="scaled")
-        writer.emit("Add", [scaled, writer.inputs[2]], [outputs[0]])
-    else:
-        writer.emit("Mul", [normalized, writer.inputs[1]], [outputs[0]])
+    x = writer.inputs[0]
+    gate = writer.emit("HardSigmoid", [x], attrs={"alpha": 1.0 / 6.0, "beta": 0.5},
+                       step="hard_sigmoid")
+    writer.emit("Mul", [x, gate], writer.outputs)
+
+
+@rewrite("Mish")
+def _mish(writer: NodeWriter) -> None:
+    if writer.opset >= 18:
+        write_as_is(writer)
+        return
+    x = writer.inputs[0]
+    softplus = writer.emit("Softplus", [x], step="softplus")
+    writer.emit("Mul", [x, writer.emit("Tanh", [softplus], step="tanh")], writer.outputs)
+
+
+@rewrite("Swish")
+def _swish(writer: NodeWriter) -> None:
+    if writer.opset >= 24:  # beyond the opsets to_onnx writes; kept for when it grows
+        write_as_is(writer)
+        return
+    x = writer.inputs[0]
+    alpha = float(writer.attrs.get("alpha", 1.0))
+    scaled = x if alpha == 1.0 else writer.emit(
+        "Mul", [x, writer.scalar(alpha, writer.dtype, "alpha")], step="scaled")
+    writer.emit("Mul", [x, writer.emit("Sigmoid", [scaled], step="sigmoid")], writer.outputs)
 
 
 def parse_fused_activation(spec: Any) -> tuple[str, tuple]:

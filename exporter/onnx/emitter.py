@@ -6,7 +6,7 @@ nothing in the IR graph. A :class:`NodeWriter` is the view one IR node's rewrite
 ONNX names of the node's inputs and outputs, its explicitly set attributes, and ``emit``,
 which writes a node named after the IR node and documented with its module path::
 
-    writer.emit("Erf", [scaled])                       # -> "act/erf", a fresh value name
+    writer.emit("Erf", [scaled], step="erf")          # -> a new value "act/erf"
     writer.emit("Mul", [x, half], writer.outputs)      # the IR node's own output
 
 Attribute values are converted to the type the ONNX schema declares at the target opset,
@@ -39,6 +39,21 @@ def onnx_schema(op_type: str, opset: int, domain: str = "") -> defs.OpSchema | N
         return None
 
 
+def first_opset(op_type: str, domain: str = "") -> int | None:
+    """The first opset in which ONNX defines ``op_type`` (None if it never does)."""
+    for version in range(1, defs.onnx_opset_version() + 1):
+        if onnx_schema(op_type, version, domain) is not None:
+            return version
+    return None
+
+
+def op_missing_reason(op_type: str) -> str:
+    since = first_opset(op_type)
+    if since is None:
+        return f"{op_type} is not an ONNX operator"
+    return f"{op_type} exists in ONNX from opset {since} on"
+
+
 def describe_node(node: Node) -> str:
     """``node 'fc1' (Gemm) in module 'fc1'``: how export errors name a node."""
     return f"node '{node.name}' ({node.op_type}) in module '{node.module_path or '<root>'}'"
@@ -57,17 +72,17 @@ class OnnxEmitter:
         self.nodes: list[NodeProto] = []
         #: Constants the rewrites created (IR constants are written by the writer).
         self.initializers: list[TensorProto] = []
-        self._taken: set[str] = {v.name for v in graph.values()}
-        self._taken |= {n.name for n in graph.nodes}
+        # ONNX keeps value names and node names apart; so does the emitter.
+        self._values: set[str] = {v.name for v in graph.values()}
+        self._nodes: set[str] = {n.name for n in graph.nodes}
 
     def fresh(self, base: str) -> str:
-        """``base``, or ``base_1``, ``base_2``... whichever no value or node has yet."""
-        name, n = base, 0
-        while name in self._taken:
-            n += 1
-            name = f"{base}_{n}"
-        self._taken.add(name)
-        return name
+        """``base``, or ``base_1``, ``base_2``... whichever no value has yet."""
+        return _claim(base, self._values)
+
+    def fresh_node_name(self, base: str) -> str:
+        """``base`` or the first ``base_<n>`` no node has yet."""
+        return _claim(base, self._nodes)
 
     def constant(self, array: np.ndarray, base: str) -> str:
         """Add ``array`` as a new initializer named after ``base``; returns its name."""
@@ -81,10 +96,17 @@ class OnnxEmitter:
         """Write one node; attributes take the types the opset's schema declares."""
         schema = onnx_schema(op_type, self.opset)
         if schema is None:
-            raise export_error(owner, self.opset, f"{op_type} does not exist at this opset")
+            raise export_error(owner, self.opset, op_missing_reason(op_type))
         inputs = list(inputs)
         while inputs and inputs[-1] == "":  # trailing omitted optional inputs
             inputs.pop()
+        for what, count, low, high in (("inputs", len(inputs), schema.min_input,
+                                        schema.max_input),
+                                       ("outputs", len(outputs), schema.min_output,
+                                        schema.max_output)):
+            if not low <= count <= high:
+                raise export_error(owner, self.opset, f"{op_type}-{schema.since_version} takes "
+                                   f"{low} to {high} {what}, not {count}")
         node = helper.make_node(op_type, inputs, list(outputs), name=name)
         for key, value in attrs.items():
             if value is None:
@@ -99,6 +121,15 @@ class OnnxEmitter:
             node.doc_string = doc
         self.nodes.append(node)
         return node
+
+
+def _claim(base: str, taken: set[str]) -> str:
+    name, n = base, 0
+    while name in taken:
+        n += 1
+        name = f"{base}_{n}"
+    taken.add(name)
+    return name
 
 
 def make_attribute(key: str, value: Any, attr_type: _ATTR) -> AttributeProto:
@@ -178,7 +209,7 @@ class NodeWriter:
         base = self.node.name if step is None else f"{self.node.name}/{step}"
         if outputs is None:
             outputs = [self.emitter.fresh(base)]
-        name = self.emitter.fresh(base) if step is not None or self._main_written \
+        name = self.emitter.fresh_node_name(base) if step is not None or self._main_written \
             else self.node.name
         self._main_written = self._main_written or name == self.node.name
         self.emitter.add_node(op_type, inputs, outputs, attrs or {}, name=name,
@@ -200,6 +231,8 @@ __all__ = [
     "OnnxEmitter",
     "describe_node",
     "export_error",
+    "first_opset",
     "make_attribute",
+    "op_missing_reason",
     "onnx_schema",
 ]

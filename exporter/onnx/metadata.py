@@ -45,10 +45,10 @@ def metadata_props(graph_metadata: Mapping[str, Any],
     """The ``metadata_props`` to write: the graph's plain-string metadata, then ``metadata``
     (which wins on shared keys), non-strings JSON-encoded.
 
-    >>> metadata_props({"passes": "fuse_activation: 2"}, {"input_layout": "NCHW",
-    ...                                                   "normalization": {"scale": 0.5}})
-    {'passes': 'fuse_activation: 2', 'input_layout': 'NCHW', 'normalization': '{"scale": 0.5}', \
-'edgefw.json_keys': '["normalization"]'}
+    >>> props = metadata_props({"passes": "fuse_activation: 2", "epochs": 3},
+    ...                        {"input_layout": "NCHW", "normalization": {"scale": 0.5}})
+    >>> props["passes"], props["normalization"], props["edgefw.json_keys"]
+    ('fuse_activation: 2', '{"scale": 0.5}', '["normalization"]')
     """
     props = {k: v for k, v in graph_metadata.items()
              if isinstance(k, str) and isinstance(v, str) and k != JSON_KEYS}

@@ -8,7 +8,7 @@ function ``(NodeWriter) -> None`` registered here under the IR op types it handl
 =====================  ==========================================================
 op                     before the opset named, the file gets
 =====================  ==========================================================
-ReduceMean/Max/Min     18: ``axes`` as an attribute (must be a constant); empty axes
+Reduce* (not Sum)      18: ``axes`` as an attribute (must be a constant); empty axes
                        with ``noop_with_empty_axes`` -> Identity
 Split                  18: no ``num_outputs``; explicit sizes when the shapes are
                        static. From 18 ``num_outputs`` is set when sizes are absent
@@ -22,8 +22,19 @@ Cast                   19: no ``saturate``
 QuantizeLinear         21: no ``block_size``/``output_dtype`` (the zero point gives the
                        type); 19: no ``saturate``
 DequantizeLinear       21: no ``block_size``
-Gelu, LayerNorm        20, 17: decomposed (:mod:`exporter.onnx.decompositions`)
+CastLike               15: Cast to the dtype of the second input; 19: no ``saturate``
+ScatterElements/ND     16: only ``reduction="none"``; 18: no ``max``/``min``
+Gelu, HardSwish, Mish  20, 14, 18: decomposed (:mod:`exporter.onnx.decompositions`);
+Swish                  always (it exists from opset 24 on)
+LayerNormalization,    17, 21: decomposed (:mod:`exporter.onnx.normalizations`);
+GroupNormalization     GroupNormalization-18 normalizes scale per group, not per
+                       channel, so it is never used; RMSNormalization (opset 23)
+                       always
 =====================  ==========================================================
+
+An op ONNX does not define at the target opset and no rewrite expresses (Trilu before 14,
+the Bitwise ops before 18, CumProd before 26...) fails with an ExportError saying from
+which opset on it exists.
 
 Element types are checked against the ONNX schema of the opset (``Relu`` on int8 needs 14,
 a float16 ``QuantizeLinear`` scale 19, int16 quantization 21): a node the opset cannot
@@ -38,9 +49,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from onnx import defs
 
-from edgefw.ir.dtypes import from_onnx, onnx_type_string, to_numpy
+from edgefw.ir.dtypes import from_onnx, onnx_type_string, to_numpy, to_onnx
 from edgefw.ir.schema.dims import normalize_axis
-from exporter.onnx.emitter import NodeWriter, onnx_schema
+from exporter.onnx.emitter import NodeWriter, onnx_schema, op_missing_reason
 
 Rewrite = Callable[[NodeWriter], None]
 
@@ -70,7 +81,10 @@ def write_node(writer: NodeWriter) -> None:
 
 def write_as_is(writer: NodeWriter, inputs: Sequence[str] | None = None,
                 attrs: dict | None = None) -> None:
-    """Write the node with its own op type (after checking the opset holds its types)."""
+    """Write the node with its own op type (after checking the opset has the op and holds
+    its types; attributes and arity are checked as the node is emitted)."""
+    if onnx_schema(writer.node.op_type, writer.opset) is None:
+        writer.fail(op_missing_reason(writer.node.op_type))
     check_types(writer)
     writer.emit(writer.node.op_type, writer.inputs if inputs is None else inputs,
                 writer.outputs, writer.attrs if attrs is None else attrs)
@@ -134,7 +148,12 @@ def reduce_node(writer: NodeWriter, op_type: str, x: str, axes: Sequence[int], *
     return writer.emit(op_type, inputs, None if output is None else [output], attrs, step=step)
 
 
-@rewrite("ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum")
+#: Reduce ops whose axes became an input at opset 18 (ReduceSum's did at 13).
+AXES_INPUT_FROM_18 = ("ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax",
+                      "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSumSquare")
+
+
+@rewrite(*AXES_INPUT_FROM_18, "ReduceSum")
 def _reduce(writer: NodeWriter) -> None:
     # ReduceSum takes axes as an input since opset 13, the others only since 18.
     if writer.opset >= 18 or writer.node.op_type == "ReduceSum":
@@ -281,6 +300,41 @@ def _quantize_linear(writer: NodeWriter) -> None:
     writer.emit("QuantizeLinear", inputs, writer.outputs, attrs)
 
 
+@rewrite("CastLike")
+def _cast_like(writer: NodeWriter) -> None:
+    attrs = dict(writer.attrs)
+    if writer.opset < 19:
+        attrs.pop("saturate", None)  # float8 only
+    if writer.opset >= 15:
+        write_as_is(writer, attrs=attrs)
+        return
+    target = writer.value(1).dtype
+    if target is None:
+        writer.fail("CastLike exists from opset 15 on, and the dtype of its second input "
+                    "is unknown, so it cannot be written as Cast")
+    writer.emit("Cast", [writer.inputs[0]], writer.outputs, {"to": to_onnx(target)})
+
+
+@rewrite("ScatterElements", "ScatterND")
+def _scatter(writer: NodeWriter) -> None:
+    attrs = dict(writer.attrs)
+    reduction = attrs.get("reduction", "none")
+    if writer.opset < 16:
+        if reduction != "none":
+            writer.fail(f"reduction={reduction!r} exists from opset 16 on")
+        attrs.pop("reduction", None)
+    elif writer.opset < 18 and reduction in ("max", "min"):
+        writer.fail(f"reduction={reduction!r} exists from opset 18 on")
+    write_as_is(writer, attrs=attrs)
+
+
+@rewrite("MeanVarianceNormalization")
+def _mean_variance_normalization(writer: NodeWriter) -> None:
+    # ONNX's function body reads @axes; with the default left implicit, onnx.checker's
+    # strict inference of that body fails (onnx 1.23). Written explicitly, it checks.
+    write_as_is(writer, attrs={**writer.attrs, "axes": list(writer.node.attr("axes"))})
+
+
 @rewrite("DequantizeLinear")
 def _dequantize_linear(writer: NodeWriter) -> None:
     attrs = dict(writer.attrs)
@@ -289,4 +343,12 @@ def _dequantize_linear(writer: NodeWriter) -> None:
     write_as_is(writer, attrs=attrs)
 
 
-__all__ = ["REWRITES", "check_types", "reduce_node", "rewrite", "write_as_is", "write_node"]
+__all__ = [
+    "AXES_INPUT_FROM_18",
+    "REWRITES",
+    "check_types",
+    "reduce_node",
+    "rewrite",
+    "write_as_is",
+    "write_node",
+]

@@ -20,7 +20,6 @@ that cannot be written raises :class:`~edgefw.errors.ExportError` before a byte 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,9 +29,10 @@ import onnx
 from onnx import helper, numpy_helper
 
 from edgefw.errors import ExportError
+from edgefw.fileio import atomic_write
 from edgefw.ir import Graph, Node, Value
 from edgefw.ir.dtypes import to_onnx as onnx_dtype_code
-from exporter.onnx import decompositions  # noqa: F401 - registers the Gelu/LayerNorm rewrites
+from exporter.onnx import decompositions, normalizations  # noqa: F401 - register rewrites
 from exporter.onnx.decompositions import write_fused_activation
 from exporter.onnx.emitter import NodeWriter, OnnxEmitter, export_error, onnx_schema
 from exporter.onnx.metadata import metadata_props
@@ -75,9 +75,10 @@ def to_onnx(
     >>> x = g.add_input("x", "float32", ("batch", 3))
     >>> g.set_outputs([g.add_node("Relu", [x]).output])
     >>> model = exporter.to_onnx(g, opset=13)
-    >>> [n.op_type for n in model.graph.node], model.graph.input[0].type.tensor_type.shape.dim[0]
-    (['Relu'], dim_param: "batch"
-    )
+    >>> [n.op_type for n in model.graph.node]
+    ['Relu']
+    >>> model.graph.input[0].type.tensor_type.shape.dim[0].dim_param
+    'batch'
     """
     if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) \
             or int(opset) not in SUPPORTED_OPSETS:
@@ -148,7 +149,7 @@ def _fix_batch(graph: Graph, example_inputs: Any) -> None:
     if example_inputs is not None:
         first = example_inputs[0] if isinstance(example_inputs, (tuple, list)) \
             else example_inputs
-        shape = np.shape(getattr(first, "data", first))
+        shape = tuple(first.shape) if hasattr(first, "shape") else np.shape(first)
         batch = int(shape[0]) if shape else 1
     for value in graph.inputs:
         if value.shape is not None:
@@ -254,7 +255,7 @@ def _graph_outputs(emitter: OnnxEmitter, graph: Graph) -> list[onnx.ValueInfoPro
             # ONNX outputs are names: a value listed twice gets an Identity copy.
             info.name = emitter.fresh(f"{value.name}_copy")
             emitter.nodes.append(helper.make_node("Identity", [value.name], [info.name],
-                                                  name=emitter.fresh(f"{info.name}/identity")))
+                                                  name=emitter.fresh_node_name(f"{info.name}/identity")))
         seen.add(value.name)
         infos.append(info)
     return infos
@@ -272,31 +273,17 @@ def _value_info(value: Value) -> onnx.ValueInfoProto:
 
 # --------------------------------------------------------------------- the file
 def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename,
-    so ``path`` is either the old file (or absent) or the complete new one."""
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename
+    (:func:`edgefw.fileio.atomic_write`): ``path`` is the old file (or absent) or the complete
+    new one, never half of it."""
     path = Path(path)
     if path.is_dir():
         raise ExportError(f"{path} is a directory; give a file name such as {path / 'model.onnx'}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with atomic_write(path) as f:
+            f.write(data)
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the model from other users
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise ExportError(f"cannot write {path}: {exc}") from exc
-        raise
     return path
 
 

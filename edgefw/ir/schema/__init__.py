@@ -11,7 +11,25 @@ shape/dtype inference that keeps symbolic dims such as ``"batch"``.
 from __future__ import annotations
 
 # The family modules register their schemas on import.
-from edgefw.ir.schema import elementwise, nn, quantization, reduce, tensor  # noqa: F401
+from edgefw.ir.schema import (  # noqa: F401
+    activations,
+    creation,
+    elementwise,
+    elementwise_math,
+    indexing,
+    linalg,
+    losses,
+    nn,
+    normalization,
+    pooling,
+    quantization,
+    quantized,
+    rearrange,
+    reduce,
+    reductions,
+    resize,
+    tensor,
+)
 from edgefw.ir.schema.registry import (
     REQUIRED,
     Attr,

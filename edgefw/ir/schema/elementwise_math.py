@@ -10,7 +10,6 @@ from edgefw.ir.schema.registry import Attr, InferenceContext, TensorType, op_sch
 
 NUMERIC = FLOAT_DTYPES | INT_DTYPES
 SIGNED_NUMERIC = FLOAT_DTYPES | {"int8", "int16", "int32", "int64"}
-UNSIGNED = frozenset({"uint8", "uint16", "uint32", "uint64"})
 VARIADIC = (1, 2**31 - 1)
 
 
@@ -80,13 +79,14 @@ op_schema("Mod", inputs=2, attrs=[Attr("fmod", "int", 0)], since_version=13,
 )
 
 
-@op_schema("BitShift", inputs=2, attrs=[Attr("direction", "string")], since_version=11,
-           doc="x << y (direction LEFT) or x >> y (RIGHT), unsigned integers")
+@op_schema("BitShift", inputs=2, attrs=[Attr("direction", "string")], since_version=28,
+           doc="x << y (direction LEFT) or x >> y (RIGHT, arithmetic for signed x); shifts "
+               "outside [0, bits) give 0 (or -1 for negative x shifted right)")
 def _bit_shift(ctx: InferenceContext) -> list[TensorType]:
     if ctx.attr("direction") not in ("LEFT", "RIGHT"):
         raise ShapeError(f"BitShift direction must be LEFT or RIGHT, got "
                          f"{ctx.attr('direction')!r}")
-    return _binary(UNSIGNED)(ctx)
+    return _binary(INT_DTYPES)(ctx)
 
 
 def _variadic(ctx: InferenceContext) -> list[TensorType]:

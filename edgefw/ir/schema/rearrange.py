@@ -56,10 +56,13 @@ def _depth_to_space(ctx: InferenceContext) -> list[TensorType]:
                                       _times(x[2], b), _times(x[3], b)))]
 
 
-@op_schema("SpaceToDepth", attrs=[Attr("blocksize", "int")], since_version=13,
+@op_schema("SpaceToDepth", attrs=[Attr("blocksize", "int"), Attr("mode", "string", "DCR")],
+           since_version=28,
            doc="move spatial blocks into channels: [N, C*b^2, H/b, W/b]")
 def _space_to_depth(ctx: InferenceContext) -> list[TensorType]:
     x = _nchw(ctx)
+    if ctx.attr("mode") not in ("DCR", "CRD"):
+        raise ShapeError(f"SpaceToDepth mode must be DCR or CRD, got {ctx.attr('mode')!r}")
     if x is None:
         return [TensorType(ctx.dtype(0), (None,) * 4)]
     b = int(ctx.attr("blocksize"))

@@ -16,7 +16,9 @@ def reduced_axes(rank: int, axes: list[int] | None, noop_with_empty_axes: int) -
 
 
 def _reduce(ctx: InferenceContext) -> list[TensorType]:
-    ctx.require_dtype(0, FLOAT_DTYPES | INT_DTYPES)
+    # ReduceMax/ReduceMin take bool too (opset 20).
+    logical = {"bool"} if ctx.schema.op_type in ("ReduceMax", "ReduceMin") else set()
+    ctx.require_dtype(0, FLOAT_DTYPES | INT_DTYPES | logical)
     dtype, x = ctx.dtype(0), ctx.shape(0)
     keepdims = bool(ctx.attr("keepdims"))
     if x is None:

@@ -33,6 +33,7 @@ def split(ctx: KernelContext) -> Kernel:
             dim = x.shape[axis]
             chunk = -(-dim // n)
             bounds = [chunk * i for i in range(1, n)]
-        return tuple(np.split(x, bounds, axis=axis))
+        parts = tuple(np.split(x, bounds, axis=axis))
+        return parts if n > 1 else parts[0]  # a one-output node returns its array
 
     return split_

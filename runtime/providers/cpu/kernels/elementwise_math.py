@@ -102,11 +102,22 @@ def mod(ctx: KernelContext) -> Kernel:
 
 @cpu_kernel("BitShift")
 def bit_shift(ctx: KernelContext) -> Kernel:
-    ufunc = np.left_shift if ctx.attr("direction") == "LEFT" else np.right_shift
-    out = ctx.output_buffer()
+    left = ctx.attr("direction") == "LEFT"
 
     def bit_shift_(x, y):
-        return ufunc(x, y, out=out)
+        x, y = np.broadcast_arrays(x, y)
+        bits = np.iinfo(x.dtype).bits
+        valid = (y >= 0) & (y < bits)
+        # numpy leaves shifts by >= the width undefined; ONNX defines them (0, or -1 for a
+        # negative signed value shifted right), so those lanes are filled separately.
+        amount = np.where(valid, y, 0).astype(x.dtype, copy=False)
+        if left:
+            unsigned = x.view(np.dtype(f"u{x.dtype.itemsize}"))
+            shifted = np.left_shift(unsigned, amount.view(unsigned.dtype)).view(x.dtype)
+            return np.where(valid, shifted, 0).astype(x.dtype, copy=False)
+        shifted = np.right_shift(x, amount)
+        overflow = np.where(x < 0, -1, 0) if x.dtype.kind == "i" else 0
+        return np.where(valid, shifted, overflow).astype(x.dtype, copy=False)
 
     return bit_shift_
 

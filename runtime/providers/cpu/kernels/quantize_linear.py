@@ -34,7 +34,7 @@ def quantize_linear(ctx: KernelContext) -> Kernel:
     def quantize(x, scale, zero_point=None):
         s = _broadcastable(scale, x.ndim, axis)
         work = np.float32 if x.dtype != np.float64 else np.float64
-        q = np.rint(np.divide(x, s, dtype=work))
+        q = np.asarray(np.rint(np.divide(x, s, dtype=work)))  # 0-d inputs give scalars
         if zero_point is not None:
             np.add(q, _broadcastable(zero_point, x.ndim, axis).astype(work), out=q)
         np.clip(q, lo, hi, out=q)

@@ -16,6 +16,21 @@ _REDUCERS = {
 }
 
 
+def _lowest(dtype: np.dtype):
+    if dtype.kind == "b":
+        return False
+    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
+
+
+def _highest(dtype: np.dtype):
+    if dtype.kind == "b":
+        return True
+    return np.inf if dtype.kind == "f" else np.iinfo(dtype).max
+
+
+_EMPTY_IDENTITY = {np.max: _lowest, np.min: _highest}
+
+
 def _register(op_type: str, reducer, since: int) -> None:
     @cpu_kernel(op_type, since=since)
     def build(ctx: KernelContext) -> Kernel:
@@ -30,6 +45,10 @@ def _register(op_type: str, reducer, since: int) -> None:
             which = reduced_axes(x.ndim, listed, noop)
             if not which and not listed and noop:
                 return x.copy()
+            if x.size == 0 and reducer in _EMPTY_IDENTITY:
+                # max/min of an empty set: the identity (-inf / +inf, or the dtype's bounds).
+                shape = np.sum(x, axis=tuple(which), keepdims=keepdims).shape
+                return np.full(shape, _EMPTY_IDENTITY[reducer](x.dtype), dtype=dtype)
             y = reducer(x, axis=tuple(which), keepdims=keepdims)
             return np.asarray(y).astype(dtype, copy=False)
 
