@@ -20,6 +20,7 @@ import importlib
 _LAZY = {
     "to_onnx": ("exporter.onnx", "to_onnx"),
     "read_onnx_metadata": ("exporter.onnx", "read_metadata"),
+    "to_tflite": ("exporter.tflite", "to_tflite"),
 }
 
 __all__ = sorted(_LAZY)

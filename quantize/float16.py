@@ -137,8 +137,8 @@ def _full_float16(graph: Graph, keep_io_float32: bool) -> Graph:
         if keep_io_float32 and out.dtype == "float16":
             name = out.name
             g.rename_value(out, g.unique_value_name(name + "_float16"))
-            out = g.add_node("Cast", [out], {"to": _FLOAT32}, name=g.unique_node_name(name + "_Cast"),
-                             output_names=[name]).output
+            out = g.add_node("Cast", [out], {"to": _FLOAT32},
+                             name=g.unique_node_name(name + "_Cast"), output_names=[name]).output
         outputs.append(out)
     g.set_outputs(outputs)
     return g

@@ -223,10 +223,15 @@ def kl_threshold(hist: np.ndarray, width: float, levels: int,
                  max_candidates: int = 512) -> float:
     """The clipping threshold on a magnitude histogram (bins of ``width`` from 0) whose
     quantization to ``levels`` levels has the least KL divergence from the clipped
-    histogram (TensorRT's algorithm; the candidates are bin edges from ``levels`` bins on).
+    histogram (TensorRT's algorithm; the candidates are bin edges from ``levels`` bins on;
+    bin 0 takes bin 1's count, as in NVIDIA's pytorch-quantization).
     """
-    hist = np.asarray(hist, np.float64)
+    hist = np.array(hist, np.float64)
     nbins = len(hist)
+    if nbins > 1:
+        # The zeros of a ReLU output are a spike in bin 0 that would dominate the divergence
+        # (and favour tiny thresholds); NVIDIA's pytorch-quantization flattens it the same way.
+        hist[0] = hist[1]
     if nbins <= levels or hist.sum() == 0:
         return nbins * width
     last = int(np.nonzero(hist)[0][-1]) + 1  # no candidate past the data

@@ -228,7 +228,7 @@ def _settle_pass_through(graph: Graph, decisions: dict[str, NodeDecision]) -> No
     for node in candidates:
         if node.name not in active:
             d = decisions[node.name]
-            d.kind, d.reason = "float", "no quantized neighbour"
+            d.kind, d.reason = "float", f"{d.op_type} between float ops stays float"
 
 
 def _is_quantized(decision: NodeDecision, active: set[str]) -> bool:
@@ -275,8 +275,8 @@ def _assign_tensors(graph: Graph, plan: QuantizationPlan) -> None:
     for name in wanted:
         r = find(name)
         dtypes = groups[r]
-        dtype = "int16" if "int16" in dtypes else ("uint8" if dtypes == {"uint8"} else
-                                                    ("int8" if dtypes else "int8"))
+        # The widest dtype any adjacent layer asks for; uint8 only when all ask for it.
+        dtype = "int16" if "int16" in dtypes else "uint8" if dtypes == {"uint8"} else "int8"
         plan.tensors[name] = (dtype, r)
     # A pass-through node takes its group's dtype (for the report).
     for d in decisions.values():

@@ -130,6 +130,8 @@ def quantize_weights(graph: Graph, node: Node, per_channel: bool,
         bias = _bias_vector(node, constant_data(bias_value), weight.shape[weight_axis(node)])
     if bias is not None:
         scale = weight_scale_for_bias(params.scale, bias, input_scale)
+        if axis is None:  # one weight scale: the largest any channel's bias needs
+            scale = np.asarray(scale.max(), np.float32)
         params = QParams(scale, params.zero_point, "int8", params.axis)
     node.inputs[1] = _dequantized_constant(graph, node, weight_value.name,
                                            quantize_array(weight, params), params.scale,

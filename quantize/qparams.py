@@ -88,7 +88,7 @@ def compute_qparams(rmin: float | np.ndarray, rmax: float | np.ndarray, dtype: s
     (0.023529, -128)
     >>> p = compute_qparams(np.array([-2.0, 0.0]), np.array([1.0, 0.0]), "int8", symmetric=True)
     >>> p.scale.tolist(), p.zero_point.tolist()
-    [0.015748031437397003, 1.0] [0, 0]
+    ([0.015748031437397003, 1.0], [0, 0])
     """
     rmin = np.minimum(np.asarray(rmin, np.float64), 0.0)
     rmax = np.maximum(np.asarray(rmax, np.float64), 0.0)
@@ -114,7 +114,7 @@ def weight_qparams(weight: np.ndarray, axis: int | None) -> QParams:
     channel), or one for the tensor (``axis`` None). ``scale = max|w| / 127``.
 
     >>> w = np.array([[0.5, -1.27], [0.1, 0.0]], np.float32)
-    >>> weight_qparams(w, axis=0).scale.round(5).tolist()
+    >>> [round(float(s), 5) for s in weight_qparams(w, axis=0).scale]
     [0.01, 0.00079]
     """
     w = np.asarray(weight, np.float64)
@@ -164,7 +164,7 @@ def quantize_bias(bias: np.ndarray, input_scale: float,
     :func:`weight_scale_for_bias`, which avoids that).
 
     >>> q, s = quantize_bias(np.array([0.5, -0.25]), 0.5, np.array([0.01, 0.1], np.float32))
-    >>> q.tolist(), s.round(4).tolist()
+    >>> q.tolist(), [round(float(x), 4) for x in s]
     ([100, -5], [0.005, 0.05])
     """
     scale = (np.float32(input_scale) * np.asarray(weight_scale, np.float32)).astype(np.float32)

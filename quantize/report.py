@@ -36,7 +36,8 @@ _QDQ = ("QuantizeLinear", "DequantizeLinear")
 @dataclass
 class LayerError:
     """One row: layer ``layer`` (module path, else node name) of op ``op_type`` quantized to
-    ``dtype``, and the error of its output ``output`` against float."""
+    ``dtype``, and the error of its output (float tensor ``output``; in the quantized graph,
+    the DequantizeLinear after it) against float."""
 
     name: str
     layer: str
@@ -218,8 +219,8 @@ def layer_report(float_graph: Graph, quant_graph: Graph, data: Any, *,
 
     n_out = len(float_outputs)
     layers = [LayerError(node.name, node.module_path or node.name, node.op_type, dtype,
-                         out.name, s.sqnr_db, s.max_abs_error, s.mean_abs_error)
-              for (node, _, out, dtype), s in zip(rows, stats[n_out:], strict=True)]
+                         ref, s.sqnr_db, s.max_abs_error, s.mean_abs_error)
+              for (node, ref, _, dtype), s in zip(rows, stats[n_out:], strict=True)]
     order = {node.name: i for i, node in enumerate(quant_graph.nodes)}
     layers.sort(key=lambda r: (r.sqnr_db, -r.max_abs_error, order.get(r.name, 0)))
     outputs = [LayerError(name, name, "output", None, name, s.sqnr_db, s.max_abs_error,

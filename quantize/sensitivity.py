@@ -113,16 +113,18 @@ def _layer_settings(plan_layers: list[NodeDecision], alone: NodeDecision,
 
 
 def candidate_layers(prepared: Graph, activation_dtype: str, exclude: Iterable[str],
-                     layers: Iterable[str] | None) -> list[NodeDecision]:
-    """The quantizable layers of ``prepared`` (minus ``exclude``), or those ``layers`` names."""
+                     layers: Iterable[str] | None = None
+                     ) -> tuple[list[NodeDecision], list[NodeDecision]]:
+    """``(all quantizable layers of prepared minus exclude, the candidates among them)``:
+    all of them, or those ``layers`` names."""
     plan = plan_quantization(prepared, activation_dtype, exclude=exclude)
-    candidates = plan.layers()
+    everything = candidates = plan.layers()
     if layers is not None:
         chosen = resolve_layers(prepared, layers, "layers")
-        candidates = [d for d in candidates if d.name in chosen]
+        candidates = [d for d in everything if d.name in chosen]
     if not candidates:
         raise QuantizationError(f"graph '{prepared.name}' has no quantizable layer to rank")
-    return candidates
+    return everything, candidates
 
 
 def sensitivity(graph: Graph, data: Any, metric: str | Callable[[Graph], float] = "sqnr", *,
@@ -146,12 +148,13 @@ def sensitivity(graph: Graph, data: Any, metric: str | Callable[[Graph], float] 
                                 "and a generator can be read only once: pass a list, an array "
                                 "or a DataLoader, or give calibration_data separately")
     prepared = prepare(graph, optimization)
-    candidates = candidate_layers(prepared, activation_dtype, exclude, layers)
+    everything, candidates = candidate_layers(prepared, activation_dtype, exclude, layers)
     calibration = _calibrate(prepared, data if calibration_data is None else calibration_data,
                              method, percentile, batch_size, num_batches, providers)
     variants = [build_static(prepared, calibration, per_channel=per_channel,
                              activation_dtype=activation_dtype, optimization=optimization,
-                             layer_dtypes=_layer_settings(candidates, d, activation_dtype))
+                             exclude=exclude,
+                             layer_dtypes=_layer_settings(everything, d, activation_dtype))
                 for d in candidates]
     if callable(metric):
         float_score = _call_metric(metric, graph, "the float graph")
@@ -221,11 +224,11 @@ def _output_metric(prepared: Graph, variants: list[Graph], data: Any, metric: st
             for i, out in enumerate(outputs):
                 correct[i] += int(np.sum(np.argmax(out[0], axis=-1).reshape(-1) == targets))
         for s, out in zip(stats, outputs[1:], strict=True):
-            for ref, got in zip(outputs[0], out, strict=True):
-                if metric == "agreement":
-                    s.update(ref, got) if ref is outputs[0][0] else None
-                else:
-                    s.update(ref, got)
+            # SQNR over every output; agreement compares the first (the class scores).
+            pairs = zip(outputs[0], out, strict=True) if metric == "sqnr" else \
+                [(outputs[0][0], out[0])]
+            for ref, got in pairs:
+                s.update(ref, got)
         seen += n
     if metric == "sqnr":
         return math.inf, [s.sqnr_db for s in stats]

@@ -55,12 +55,15 @@ _TRAINING = "training mode: the runtime is inference-only (random Dropout masks,
 _POOL_3D = "3-D pooling: the CPU pooling kernels cover 1-D and 2-D windows"
 _AVGPOOL_DILATIONS = "AveragePool with dilations: not implemented by the CPU pooling kernel"
 _LOOP = "the function-expanded body uses Loop: control flow (subgraphs) is not supported"
+_SCAN = "the function-expanded body uses Scan: control flow (subgraphs) is not supported"
+_IF = "the function-expanded body uses If: control flow (subgraphs) is not supported"
 _BLOCKED = "blocked quantization (block_size): only per-tensor and per-axis are supported"
 
 EXCLUSIONS: dict[str, str] = {
     # Element types the IR does not have.
     "test_*BFLOAT16*": _BFLOAT16,
     "test_*bfloat16*": _BFLOAT16,
+    "test_*_bf16*": _BFLOAT16,
     "test_*FLOAT8*": _FLOAT8,
     "test_*_e4m3fn*": _FLOAT8,
     "test_*_e5m2*": _FLOAT8,
@@ -92,6 +95,11 @@ EXCLUSIONS: dict[str, str] = {
     "test_dequantizelinear_blocked": _BLOCKED,
     # Function-expanded tests whose bodies need ops outside the IR.
     "test_range_*_expanded": _LOOP,
+    "test_linear_attention_*_expanded": _SCAN,
+    "test_affine_grid_*_expanded": _IF,
+    # Old operator forms the loader does not translate yet.
+    "test_dft_*opset19": "DFT-17/19 (axis as an attribute): runtime.loaders has no rewrite to "
+                         "DFT-20's axis input",
 }
 
 STATUSES = ("passed", "failed", "excluded", "not supported")

@@ -328,12 +328,13 @@ def build_plan(
                    if v is not None and v.data is None]
         step.freed = list(dict.fromkeys(v.name for v in touched
                                         if last.get(id(v)) == step.index))
-    return _compile(graph, steps, storage, types, pool, input_shapes)
+    return _compile(graph, steps, storage, types, pool, input_shapes, assignment)
 
 
 def _compile(graph: Graph, steps: list[PlanStep], storage: dict[int, _Storage],
              types: dict[int, TensorType], pool: BufferPool,
-             input_shapes: dict[str, tuple[int, ...]] | None) -> ExecutionPlan:
+             input_shapes: dict[str, tuple[int, ...]] | None,
+             assignment: Sequence[ExecutionProvider]) -> ExecutionPlan:
     """Generate and compile ``run`` / ``run_profiled`` for the steps."""
     names: dict[int, str] = {}
     namespace: dict[str, Any] = {"_np": np, "_clock": time.perf_counter,
@@ -352,21 +353,29 @@ def _compile(graph: Graph, steps: list[PlanStep], storage: dict[int, _Storage],
     params = ", ".join(names[id(v)] for v in graph.inputs)
     body: list[tuple[str, int | None]] = []
     var_by_name = {v.name: names[id(v)] for v in graph.values()}
+    transfers = _Transfers(names, types, namespace, body)
     for step in steps:
         node = step.node
-        step.arg_vars = [None if v is None else names[id(v)] for v in node.inputs]
+        provider = assignment[step.index]
+        step.arg_vars = [None if v is None else transfers.to(v, provider, step.index)
+                         for v in node.inputs]
         args = ", ".join("None" if var is None else var for var in step.arg_vars)
         outs = [names[id(v)] for v in node.outputs]
         lhs = outs[0] if len(outs) == 1 else ", ".join(outs) + ("," if len(outs) == 1 else "")
         body.append((f"{lhs} = k{step.index}({args})", step.index))
+        transfers.produced(node, provider)
         if step.freed:
-            body.append((f"del {', '.join(var_by_name[n] for n in step.freed)}", None))
+            freed = [var_by_name[n] for n in step.freed] + transfers.copies_of(step.freed)
+            body.append((f"del {', '.join(freed)}", None))
 
     returned: set[int] = set()
     results = []
     for v in graph.outputs:
         st = storage[id(v)]
         expr = names[id(v)]
+        if transfers.on_device(v):
+            results.append(transfers.read_back(v))  # a fresh host array
+            continue
         if st.kind in ("input", "const", "buffer") or id(st) in returned:
             expr += ".copy()"
         t = types.get(id(v))
@@ -401,6 +410,72 @@ def _compile(graph: Graph, steps: list[PlanStep], storage: dict[int, _Storage],
     exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated code
     return ExecutionPlan(graph, steps, source, namespace, filename, line_steps, pool,
                          input_shapes)
+
+
+class _Transfers:
+    """Copies between host and a device provider (the GPU) in the generated code.
+
+    A device provider (``provider.device != "host"``) takes and returns its own tensors.
+    Where a value crosses to or from it, a transfer function the provider made for that
+    crossing (``provider.upload(type)`` / ``provider.download(type)``) is called once per
+    run and its result shared by every reader on that side; the copy is deleted with the
+    value. Constants stay host arrays: device kernels take them when they are built.
+    """
+
+    def __init__(self, names: dict[int, str], types: dict[int, TensorType],
+                 namespace: dict[str, Any], body: list[tuple[str, int | None]]) -> None:
+        self._names, self._types, self._namespace, self._body = names, types, namespace, body
+        self._home: dict[int, ExecutionProvider] = {}  # value id -> device provider holding it
+        self._copies: dict[tuple[int, str], str] = {}
+        self._by_name: dict[str, list[str]] = {}
+        self._outputs = 0
+
+    def on_device(self, value) -> bool:
+        return id(value) in self._home
+
+    def to(self, value, provider: ExecutionProvider, step: int) -> str:
+        """The variable holding ``value`` where ``provider`` reads it (adds the copy)."""
+        var = self._names[id(value)]
+        source = self._home.get(id(value))
+        here = getattr(provider, "device", "host")
+        there = "host" if source is None else source.device
+        if here == there or (here != "host" and constant_data(value) is not None):
+            return var
+        if source is not None and here != "host":
+            var = self.to(value, _HOST, step)  # device -> host -> another device
+        key = (id(value), here)
+        if key not in self._copies:
+            t = self._types.get(id(value), value.type)
+            make = provider.upload(t) if here != "host" else source.download(t)
+            fn = f"_x{len(self._copies)}"
+            self._namespace[fn] = make
+            copy = self._copies[key] = f"{self._names[id(value)]}_{here}"
+            self._body.append((f"{copy} = {fn}({var})", step))
+            self._by_name.setdefault(value.name, []).append(copy)
+        return self._copies[key]
+
+    def produced(self, node: Node, provider: ExecutionProvider) -> None:
+        if getattr(provider, "device", "host") != "host":
+            for v in node.outputs:
+                self._home[id(v)] = provider
+
+    def copies_of(self, value_names: list[str]) -> list[str]:
+        return [c for n in value_names for c in self._by_name.get(n, ())]
+
+    def read_back(self, value) -> str:
+        """An expression giving a graph output held on a device as a host array."""
+        fn = f"_out{self._outputs}"
+        self._outputs += 1
+        self._namespace[fn] = self._home[id(value)].download(
+            self._types.get(id(value), value.type))
+        return f"{fn}({self._names[id(value)]})"
+
+
+class _HostSide:
+    device = "host"
+
+
+_HOST = _HostSide()
 
 
 __all__ = ["BufferPool", "ExecutionPlan", "PlanStep", "build_plan", "last_uses",

@@ -21,6 +21,7 @@ provider that supports it → plan. Each distinct binding of the symbolic input 
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import threading
 import time
@@ -45,10 +46,12 @@ from edgefw.ir.graph import Value
 from runtime.input_check import InputChecker
 from runtime.planner import ExecutionPlan, build_plan
 from runtime.profiling import NodeProfile, ProfileReport, summarize
-from runtime.providers import ExecutionProvider, get_provider
+from runtime.providers import ExecutionProvider, canonical_provider_name, get_provider
 
 OPTIMIZATION_LEVELS = ("none", "basic", "all")
 MAX_CACHED_PLANS = 8
+MAX_LISTED_REFUSALS = 20
+logger = logging.getLogger("edgefw.runtime")
 
 # format name ("onnx", "tflite") -> function(path_or_bytes) -> Graph
 _LOADERS: dict[str, Callable[[Any], Graph]] = {}
@@ -95,7 +98,11 @@ class InferenceSession:
         graph.check()
         self._graph = graph
         self._providers = _providers(providers)
-        self._assignment = self._partition()
+        self._assignment, self._refusals = self._partition()
+        # Nodes running elsewhere than the first provider asked for are worth a warning:
+        # silent fallback is what users of other runtimes complain about most.
+        logger.log(logging.WARNING if self._refusals else logging.INFO, "graph '%s': %s",
+                   graph.name, self.get_provider_summary())
         self._input_checker = InputChecker(graph.inputs)
         self._output_index = {v.name: i for i, v in enumerate(graph.outputs)}
         self._selections: dict[tuple[str, ...], list[int]] = {}
@@ -142,13 +149,19 @@ class InferenceSession:
                                    "with edgefw.trace(...) or edgefw.ir and pass the Graph")
         return loader(source)
 
-    def _partition(self) -> list[ExecutionProvider]:
+    def _partition(self) -> tuple[list[ExecutionProvider], dict[str, str]]:
+        """Each node to the first provider that supports it; also, for nodes that the
+        first provider refused, why (``provider.unsupported_reason(node)``)."""
         assignment = []
+        refusals: dict[str, str] = {}
         for node in self._graph.nodes:
             for provider in self._providers:
                 if provider.supports(node):
                     assignment.append(provider)
                     break
+                if provider is self._providers[0]:
+                    why = getattr(provider, "unsupported_reason", None)
+                    refusals[node.name] = (why(node) if why else None) or "unsupported"
             else:
                 names = ", ".join(p.name for p in self._providers)
                 supported = "; ".join(f"{p.name}: {', '.join(p.supported_ops())}"
@@ -156,7 +169,7 @@ class InferenceSession:
                 raise UnsupportedOpError(f"{node.describe()}: no execution provider among "
                                          f"[{names}] supports {node.op_type!r} (supported ops "
                                          f"— {supported})")
-        return assignment
+        return assignment, refusals
 
     # ---------------------------------------------------------------- metadata
     @property
@@ -176,6 +189,25 @@ class InferenceSession:
     def get_provider_assignment(self) -> dict[str, str]:
         """``node name -> provider name``."""
         return {n.name: p.name for n, p in zip(self._graph.nodes, self._assignment, strict=True)}
+
+    def get_provider_summary(self) -> str:
+        """Nodes per provider, and why each node the first provider refused went
+        elsewhere: ``"41 nodes on gpu, 3 on cpu: shape (Shape: dtype int64 unsupported)"``.
+        Logged (logger ``edgefw.runtime``, INFO) when the session is created."""
+        counts: dict[str, int] = {p.name: 0 for p in self._providers}
+        for p in self._assignment:
+            counts[p.name] += 1
+        parts = [f"{n} {'node' if n == 1 else 'nodes'} on {name}" if i == 0 else f"{n} on {name}"
+                 for i, (name, n) in enumerate((k, v) for k, v in counts.items() if v)]
+        summary = ", ".join(parts) or "0 nodes"
+        if self._refusals:
+            ops = {n.name: n.op_type for n in self._graph.nodes}
+            listed = [f"{name} ({ops[name]}: {why})" for name, why in self._refusals.items()]
+            summary += ": " + ", ".join(listed[:MAX_LISTED_REFUSALS])
+            if len(listed) > MAX_LISTED_REFUSALS:
+                summary += (f", and {len(listed) - MAX_LISTED_REFUSALS} more (see "
+                            "get_provider_assignment())")
+        return summary
 
     @property
     def plan(self) -> ExecutionPlan:
@@ -285,13 +317,31 @@ def _optimize(graph: Graph, level: str) -> Graph:
 
 
 def _providers(names: Sequence[str] | None) -> list[ExecutionProvider]:
+    """Provider instances; one whose device is missing (DeviceError from its factory) is
+    skipped with one warning when another is available, and raises when none is."""
     if names is None:
         names = ["cpu"]
     if isinstance(names, str):
         names = [names]
     if not names:
         raise DeviceError("providers is empty; give at least one, e.g. ['cpu']")
-    return [get_provider(n) for n in names]
+    made, missing = [], []
+    for name in names:
+        if canonical_provider_name(name) is None:
+            get_provider(name)  # raises DeviceError listing the known providers
+        try:
+            made.append(get_provider(name))
+        except DeviceError as exc:
+            missing.append((name, exc))
+    if not made:
+        if len(missing) == 1:
+            raise missing[0][1]
+        raise DeviceError("none of the execution providers is available: "
+                          + "; ".join(f"{n}: {e}" for n, e in missing))
+    for name, exc in missing:
+        logger.warning("execution provider %r is not available, running on %s instead: %s",
+                       name, ", ".join(repr(p.name) for p in made), exc)
+    return made
 
 
 def _sniff(head: bytes) -> str:

@@ -2,6 +2,7 @@
 
     edgefw export mlp.npz --format onnx --out mlp.onnx
     edgefw export weights.npz --model lenet --format onnx --out lenet.onnx --opset 13
+    edgefw export lenet.npz --format tflite --quantize int8 --calibration 200
 
 Without ``--model`` the checkpoint rebuilds its own architecture (zoo models and edgefw
 layers); with it the zoo architecture is built and the checkpoint's weights are loaded into
@@ -35,9 +36,9 @@ def _load_model(checkpoint: str, architecture: str | None):
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    if args.format == "tflite":
-        raise ExportError("--format tflite is not supported yet; export with --format onnx "
-                          "for now")
+    if args.format != "tflite" and (args.quantize or args.int8_io):
+        raise ExportError("--quantize and --int8-io apply to --format tflite (ONNX "
+                          "quantization: see `edgefw compare` and quantize/)")
     from edgefw import models
 
     model = _load_model(args.checkpoint, args.model)
@@ -49,6 +50,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             else DIGITS
         metadata.update(input_layout="NCHW", normalization={"scale": 1.0 / 255.0},
                         class_labels=labels)
+    if args.format == "tflite":
+        return _export_tflite(args, model, name, tuple(sample_shape), metadata)
     out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".onnx")
 
     from exporter import to_onnx
@@ -62,20 +65,59 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_tflite(args: argparse.Namespace, model, name: str | None,
+                   sample_shape: tuple[int, ...], metadata: dict) -> int:
+    """The ``--format tflite`` branch: NHWC image input; int8 calibrates on the first
+    ``--calibration`` training images of ``--dataset``."""
+    from exporter import to_tflite
+
+    metadata.pop("input_layout", None)  # the .tflite exporter records the layout it wrote
+    calibration = None
+    if args.quantize == "int8":
+        if sample_shape != IMAGE_SHAPE:
+            raise ExportError("--quantize int8 calibrates on MNIST images; this model takes "
+                              f"{sample_shape} input")
+        from edgefw import datasets
+
+        load = datasets.load_fashion_mnist if args.dataset == "fashion-mnist" \
+            else datasets.load_mnist
+        (images, _), _ = load()
+        count = max(1, min(args.calibration, len(images)))
+        calibration = (images[:count].astype(np.float32) / 255.0).reshape((count,) + IMAGE_SHAPE)
+    out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".tflite")
+    data = to_tflite(model, out, example_inputs=np.zeros((1,) + sample_shape, np.float32),
+                     quantize=args.quantize, calibration_data=calibration,
+                     int8_io=args.int8_io, metadata=metadata, optimize=args.optimize)
+    what = args.quantize or "float32"
+    print(f"exported {name or type(model).__name__} to {out}: TFLite ({what}"
+          f"{', int8 input/output' if args.int8_io else ''}), {len(data) / 1024:.1f} KiB")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     # exporter (and onnx) are imported only when the command runs: `edgefw --help` and the
     # other commands must not need them.
-    export = sub.add_parser("export", help="export a checkpoint as .onnx (.tflite later)")
+    export = sub.add_parser("export", help="export a checkpoint as .onnx or .tflite")
     export.add_argument("checkpoint", help="checkpoint file (.npz) written by edgefw")
     export.add_argument("--model", choices=MODELS,
                         help="architecture to load the weights into (default: the one the "
                              "checkpoint records)")
     export.add_argument("--format", choices=FORMATS, default="onnx")
-    export.add_argument("--out", help="file to write (default: the checkpoint's name, .onnx)")
+    export.add_argument("--out", help="file to write (default: the checkpoint's name, .onnx "
+                                      "or .tflite)")
     export.add_argument("--opset", type=int, metavar="N",
                         help="ONNX opset, 13..21 (default: the exporter's, 17)")
     export.add_argument("--optimize", choices=("none", "basic", "all"), default="all",
                         help="graph optimizations applied before writing (default all)")
+    export.add_argument("--quantize", choices=("float16", "dynamic", "int8"),
+                        help="TFLite: float16 weights, dynamic-range int8 weights or full "
+                             "int8 (calibrated on --calibration training images)")
+    export.add_argument("--calibration", type=int, default=100, metavar="N",
+                        help="TFLite int8: number of calibration images (default 100)")
+    export.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist",
+                        help="TFLite int8: where the calibration images come from")
+    export.add_argument("--int8-io", action="store_true",
+                        help="TFLite int8: int8 input and output tensors")
     export.add_argument("--class-labels",
                         help="comma-separated class names for the metadata (default 0..9)")
     export.set_defaults(func=cmd_export)

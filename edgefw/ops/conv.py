@@ -26,11 +26,11 @@ class Conv2d(Function):
 
     def backward(self, g: np.ndarray):
         needs = self.needs_input_grad
-        dx, dw = conv2d_backward(
-            g, self.x, self.weight, need_dx=needs[0], need_dw=needs[1], **self.conf
+        dx, dw, db = conv2d_backward(
+            g, self.x, self.weight, need_dx=needs[0], need_dw=needs[1], need_db=True,
+            **self.conf
         )
-        db = g.sum(axis=(0, 2, 3)) if len(needs) > 2 and needs[2] else None
-        return dx, dw, db
+        return dx, dw, (db if len(needs) > 2 and needs[2] else None)
 
     def lower(self, e, x, weight, bias=None, strides=(1, 1), pads=(0, 0, 0, 0),
               dilations=(1, 1), group=1):

@@ -9,7 +9,8 @@ numbers:
   ``approximate="tanh"`` ``0.5 * x * (1 + Tanh(sqrt(2 / pi) * (x + 0.044715 * x^3)))``;
 - ``HardSwish`` (before 14): ``x * HardSigmoid(x, alpha=1/6, beta=1/2)``;
 - ``Mish`` (before 18): ``x * Tanh(Softplus(x))``;
-- ``Swish`` (before 24): ``x * Sigmoid(alpha * x)``.
+- ``Swish`` (before 24): ``x * Sigmoid(alpha * x)``;
+- ``SwiGLU`` (before 28): ``a * Sigmoid(alpha * a) * b``.
 
 ``node.meta["fused_activation"]`` (see ``FuseActivationPass``) becomes an explicit
 activation node again after its producer: ONNX has no fused-activation field.
@@ -78,6 +79,20 @@ def _swish(writer: NodeWriter) -> None:
     scaled = x if alpha == 1.0 else writer.emit(
         "Mul", [x, writer.scalar(alpha, writer.dtype, "alpha")], step="scaled")
     writer.emit("Mul", [x, writer.emit("Sigmoid", [scaled], step="sigmoid")], writer.outputs)
+
+
+@rewrite("SwiGLU")
+def _swiglu(writer: NodeWriter) -> None:
+    if writer.opset >= 28:  # beyond the opsets to_onnx writes; kept for when it grows
+        write_as_is(writer)
+        return
+    a, b = writer.inputs[0], writer.inputs[1]
+    alpha = float(writer.attrs.get("alpha", 1.0))
+    scaled = a if alpha == 1.0 else writer.emit(
+        "Mul", [a, writer.scalar(alpha, writer.dtype, "alpha")], step="scaled")
+    gated = writer.emit("Mul", [a, writer.emit("Sigmoid", [scaled], step="sigmoid")],
+                        step="swish")
+    writer.emit("Mul", [gated, b], writer.outputs)
 
 
 def parse_fused_activation(spec: Any) -> tuple[str, tuple]:

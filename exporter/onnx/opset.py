@@ -18,14 +18,17 @@ Shape                  15: ``start``/``end`` become Shape -> Slice
 Reshape                14: no ``allowzero`` (an error when a 0 in the shape needs it)
 BatchNormalization     14: no ``training_mode``
 AveragePool            19: no ``dilations`` (an error unless they are all 1)
+LpPool                 18: no ``dilations``/``ceil_mode`` (errors unless default)
 Cast                   19: no ``saturate``
 QuantizeLinear         21: no ``block_size``/``output_dtype`` (the zero point gives the
                        type); 19: no ``saturate``
 DequantizeLinear       21: no ``block_size``
 CastLike               15: Cast to the dtype of the second input; 19: no ``saturate``
 ScatterElements/ND     16: only ``reduction="none"``; 18: no ``max``/``min``
+MeanVarianceNorm.      always: ``axes`` written explicitly (onnx.checker needs it)
+Resize, Upsample       18, 19 / always: :mod:`exporter.onnx.resize`
 Gelu, HardSwish, Mish  20, 14, 18: decomposed (:mod:`exporter.onnx.decompositions`);
-Swish                  always (it exists from opset 24 on)
+Swish, SwiGLU          always (they exist from opsets 24 and 28 on)
 LayerNormalization,    17, 21: decomposed (:mod:`exporter.onnx.normalizations`);
 GroupNormalization     GroupNormalization-18 normalizes scale per group, not per
                        channel, so it is never used; RMSNormalization (opset 23)
@@ -33,8 +36,8 @@ GroupNormalization     GroupNormalization-18 normalizes scale per group, not per
 =====================  ==========================================================
 
 An op ONNX does not define at the target opset and no rewrite expresses (Trilu before 14,
-the Bitwise ops before 18, CumProd before 26...) fails with an ExportError saying from
-which opset on it exists.
+the Bitwise ops before 18, RotaryEmbedding before 23, CumProd and BitCast before 26...)
+fails with an ExportError saying from which opset on it exists.
 
 Element types are checked against the ONNX schema of the opset (``Relu`` on int8 needs 14,
 a float16 ``QuantizeLinear`` scale 19, int16 quantization 21): a node the opset cannot
@@ -258,6 +261,18 @@ def _average_pool(writer: NodeWriter) -> None:
         dilations = attrs.pop("dilations", None)
         if dilations and any(int(d) != 1 for d in dilations):
             writer.fail(f"AveragePool dilations {list(dilations)} exist from opset 19 on")
+    write_as_is(writer, attrs=attrs)
+
+
+@rewrite("LpPool")
+def _lp_pool(writer: NodeWriter) -> None:
+    attrs = dict(writer.attrs)
+    if writer.opset < 18:
+        if int(attrs.pop("ceil_mode", 0)):
+            writer.fail("LpPool ceil_mode=1 exists from opset 18 on")
+        dilations = attrs.pop("dilations", None)
+        if dilations and any(int(d) != 1 for d in dilations):
+            writer.fail(f"LpPool dilations {list(dilations)} exist from opset 18 on")
     write_as_is(writer, attrs=attrs)
 
 

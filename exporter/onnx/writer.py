@@ -32,7 +32,7 @@ from edgefw.errors import ExportError
 from edgefw.fileio import atomic_write
 from edgefw.ir import Graph, Node, Value
 from edgefw.ir.dtypes import to_onnx as onnx_dtype_code
-from exporter.onnx import decompositions, normalizations  # noqa: F401 - register rewrites
+from exporter.onnx import decompositions, normalizations, resize  # noqa: F401 - rewrites
 from exporter.onnx.decompositions import write_fused_activation
 from exporter.onnx.emitter import NodeWriter, OnnxEmitter, export_error, onnx_schema
 from exporter.onnx.metadata import metadata_props

@@ -74,6 +74,10 @@ class LoweringContext:
         self._deferred: dict[int, Callable[[], None]] = {}
         #: Nodes already written by a rule that covered them (e.g. a QuantizeLinear).
         self.done: set[int] = set()
+        #: id(value) -> order: a rank-2 value stored with its columns reordered,
+        #: ``stored[:, i] = logical[:, order[i]]`` (a Flatten of NHWC data whose readers,
+        #: FULLY_CONNECTED ops, permute their weights instead).
+        self.column_order: dict[int, np.ndarray] = {}
 
     # ------------------------------------------------------------------ errors
     def fail(self, reason: str, node: Node | None = None) -> ExportError:
@@ -106,6 +110,8 @@ class LoweringContext:
     def stored(self, value: Value) -> tuple[int, Perm]:
         """The tensor holding ``value`` in the layout it was produced in, and that layout."""
         if id(value) not in self._tensors:
+            if self._is_weight(value):
+                return self.get(value), layout.identity(value.rank or 0)
             self._materialize(value)
         perm = self._primary[id(value)]
         return self._tensors[id(value)][perm], perm
@@ -128,6 +134,15 @@ class LoweringContext:
         data = constant_data(value)
         if data is not None:
             return self.model.add_constant(value.name, np.transpose(np.asarray(data), perm))
+        stored = self._tensors.get(id(value), {})
+        if perm in stored:
+            return stored[perm]
+        if self._is_weight(value):
+            from exporter.tflite.quantized import weight_tensor
+
+            tensor = weight_tensor(self, value, perm=perm)
+            self.bind(value, tensor, perm)
+            return tensor
         if id(value) not in self._tensors:
             self._materialize(value)
         stored = self._tensors[id(value)]
@@ -141,6 +156,11 @@ class LoweringContext:
             self.model.add_operator("TRANSPOSE", [have, axes], [moved])
             stored[perm] = moved
         return stored[perm]
+
+    def _is_weight(self, value: Value) -> bool:
+        from exporter.tflite.quantized import weight_source
+
+        return id(value) not in self._deferred and weight_source(value) is not None
 
     def _materialize(self, value: Value) -> None:
         materialize = self._deferred.pop(id(value), None)
@@ -275,8 +295,7 @@ def _activation_key(spec: Any) -> tuple:
 _FUSED_CODES = {
     ("Relu",): ACTIVATIONS["RELU"], ("Clip", 0.0, 6.0): ACTIVATIONS["RELU6"],
     ("Clip", -1.0, 1.0): ACTIVATIONS["RELU_N1_TO_1"], ("Clip", 0.0, None): ACTIVATIONS["RELU"],
-    ("Tanh",): ACTIVATIONS["TANH"],
-}
+}  # TANH / SIGN_BIT exist in the enum, but kernels (CONV_2D, XNNPACK) ignore them
 _STANDALONE = {
     ("Relu",): "RELU", ("Clip", 0.0, None): "RELU", ("Clip", 0.0, 6.0): "RELU6",
     ("Clip", -1.0, 1.0): "RELU_N1_TO_1", ("Sigmoid",): "LOGISTIC", ("Tanh",): "TANH",

@@ -40,12 +40,20 @@ from edgefw.errors import EdgeFWError, GraphError, ModelFormatError, Unsupported
 from edgefw.ir import Graph, Value, has_schema, known_ops
 from edgefw.ir.schema.dims import is_static
 from runtime.loaders.onnx_opsets import NodeBuilder, upgrade
-from runtime.loaders.onnx_tensors import element_count, tensor_to_array, value_info_type
+from runtime.loaders.onnx_tensors import (
+    MAX_TENSOR_ELEMENTS,
+    element_count,
+    tensor_to_array,
+    value_info_type,
+)
 
 #: Opsets of the default domain this loader understands (newer ones may change semantics).
 MIN_OPSET, MAX_OPSET = 1, 28
 #: Protobuf cannot encode a message past 2 GiB, so no valid .onnx file is larger.
 MAX_FILE_BYTES = 2**31
+#: Values computed from constants alone (folded when a session is created) stay below
+#: this many elements (1 GiB of float32).
+MAX_FOLDED_ELEMENTS = 2**28
 # IR graphs written from old opsets still use the newest op forms (axes as inputs...).
 MIN_GRAPH_OPSET = 18
 _DEFAULT_DOMAINS = ("", "ai.onnx")
@@ -117,7 +125,32 @@ def _parse(data: bytes, label: str) -> Any:
     if not proto.HasField("graph"):
         raise ModelFormatError(f"{label} is not an ONNX model: it parses as protobuf but has no "
                                "graph")
+    _check_text_fields(proto, label)
     return proto
+
+
+def _check_text_fields(message: Any, where: str) -> None:
+    """Every string field holds valid UTF-8 text: protobuf does not check proto2 strings
+    while parsing and hands invalid ones over as bytes, which would surface later as odd
+    TypeErrors (a corrupt name is a corrupt file)."""
+    string_type, message_type = 9, 11  # FieldDescriptor.TYPE_STRING, TYPE_MESSAGE
+    for field, value in message.ListFields():
+        if field.type == string_type:
+            values = value if _repeated(field) else (value,)
+            for text in values:
+                if not isinstance(text, str):
+                    raise ModelFormatError(f"{where}: field {field.name!r} of "
+                                           f"{message.DESCRIPTOR.name} is not valid UTF-8 "
+                                           f"text: {bytes(text)[:40]!r}")
+        elif field.type == message_type:
+            children = value if _repeated(field) else (value,)
+            for child in children:
+                _check_text_fields(child, where)
+
+
+def _repeated(field: Any) -> bool:
+    flag = getattr(field, "is_repeated", None)  # protobuf >= 5; older ones have label only
+    return bool(flag) if flag is not None else field.label == 3  # LABEL_REPEATED
 
 
 def _default_opset(proto: Any, label: str) -> int:
@@ -398,11 +431,23 @@ class _GraphReader:
     # ------------------------------------------------------------------ checks
     def _check_sizes(self) -> None:
         """No value the graph computes may be absurdly large (e.g. Expand to 10^12 x 10^12):
-        the planner would refuse the buffer, but a kernel would still try at run time."""
+        the planner would refuse the buffer, but a kernel would still try at run time.
+
+        Symbolic dims count as 1 (the check then bounds the size per batch item). Values
+        computed from constants alone get a tighter bound: sessions fold them while they
+        are created, so a tiny file must not make that allocate gigabytes."""
+        constant_derived = {id(v) for v in self.graph.constants.values()}
         for node in self.graph.nodes:
+            from_constants = all(v is None or id(v) in constant_derived for v in node.inputs)
             for v in node.outputs:
-                if is_static(v.shape):
-                    element_count(list(v.shape), f"{node.describe()} output {v.name!r}")
+                if from_constants:
+                    constant_derived.add(id(v))
+                if v.shape is None:
+                    continue
+                dims = [d for d in v.shape if isinstance(d, int)]
+                limit = MAX_FOLDED_ELEMENTS if from_constants and is_static(v.shape) \
+                    else MAX_TENSOR_ELEMENTS
+                element_count(dims, f"{node.describe()} output {v.name!r}", limit)
 
 
 def _describe(node: Any, index: int | None) -> str:

@@ -6,8 +6,9 @@ newest), so an old file's node is translated here, exactly, when it is read:
 ==================  =========  ==========================================================
 op                  before     becomes
 ==================  =========  ==========================================================
-Softmax, LogSoftmax 13         2-D coercion at ``axis``: the op itself when ``axis`` is the
-                               last dim, else Flatten(axis) -> op(axis=1) -> Reshape back
+Softmax, LogSoftmax 13         2-D coercion at ``axis`` (Hardmax too): the op itself when
+                               ``axis`` is the last dim, else Flatten(axis) -> op(axis=1) ->
+                               Reshape back
 Clip                11         ``min``/``max`` attributes -> constant inputs
 Reduce*             18         ``axes`` attribute -> constant input (ReduceSum: before 13)
 Squeeze, Unsqueeze  13         ``axes`` attribute -> constant input
@@ -23,6 +24,8 @@ Add, Mul, ... Pow   7          legacy ``broadcast``/``axis``: B unsqueezed to al
 Gemm                7          ``broadcast`` dropped (C always broadcasts now)
 Cast                6          ``to`` as a type name -> type code
 Concat              4          missing ``axis`` -> 1
+Upsample, Resize    any / 11   Resize(x, None, scales), asymmetric coordinates, nearest
+                               rounding down (``scales`` attribute -> input before 9)
 any                 7          ``consumed_inputs`` dropped
 ==================  =========  ==========================================================
 
@@ -322,6 +325,41 @@ def _concat_before_4(node: NodeBuilder) -> None:
     node.emit()
 
 
+def _resize_before_11(node: NodeBuilder) -> None:
+    """Upsample (7-9) and Resize-10 scale with asymmetric coordinates, nearest rounding
+    down: Resize(x, roi=None, scales) with those modes named."""
+    scales = node.input(1)
+    if node.op_type == "Upsample" and scales is None:
+        factors = node.attrs.pop("scales", None)
+        if factors is None and "height_scale" in node.attrs:  # Upsample-1
+            factors = [1.0, 1.0, _pop_float(node, "height_scale", 1.0),
+                       _pop_float(node, "width_scale", 1.0)]
+        if not isinstance(factors, list) or not all(
+                isinstance(f, (int, float)) for f in factors):
+            raise GraphError(f"{node.describe()}: attribute 'scales' must be a list of numbers")
+        scales = node.const(np.asarray(factors, np.float32), "scales")
+    mode = node.attrs.pop("mode", "nearest")
+    if mode == "bilinear":  # Upsample-1's spelling
+        mode = "linear"
+    if node.attrs:
+        raise GraphError(f"{node.describe()}: unknown attributes {sorted(node.attrs)}")
+    attrs = {"mode": mode, "coordinate_transformation_mode": "asymmetric",
+             "nearest_mode": "floor"}
+    factors = None if scales is None or scales.data is None else scales.data.reshape(-1)
+    if mode != "nearest" or factors is None or not (factors < 1).any():
+        node.emit("Resize", [node.input(0), None, scales], attrs)
+        return
+    # onnxruntime's old nearest rounds the source index down when upsampling an axis and
+    # up when downsampling it: one Resize per direction (nearest is separable).
+    up = np.where(factors < 1, np.float32(1), factors).astype(np.float32)
+    down = np.where(factors < 1, factors, np.float32(1)).astype(np.float32)
+    x = node.input(0)
+    if (up != 1).any():
+        x = node.helper("Resize", [x, None, node.const(up, "scales_up")], attrs, hint="upsample")
+    node.emit("Resize", [x, None, node.const(down, "scales_down")],
+              {**attrs, "nearest_mode": "ceil"})
+
+
 def _quantize_params(node: NodeBuilder) -> None:
     """Q/DQ: onnxruntime's quantizer writes e.g. a [1] scale beside a [] zero point; the
     spec wants equal shapes, so a one-element zero point takes the scale's shape."""
@@ -354,6 +392,8 @@ _UPGRADES: dict[str, tuple[int, Upgrade]] = {
     "Gemm": (7, _gemm_before_7),
     "Cast": (6, _cast_before_6),
     "Concat": (4, _concat_before_4),
+    "Upsample": (10**9, _resize_before_11),
+    "Resize": (11, _resize_before_11),
     "QuantizeLinear": (10**9, _quantize_params),
     "DequantizeLinear": (10**9, _quantize_params),
 }

@@ -3,7 +3,7 @@ that supports it.
 
 >>> from runtime.providers import get_provider, available_providers
 >>> available_providers()
-['cpu']
+['cpu', 'gpu']
 >>> get_provider("CPUExecutionProvider").name
 'cpu'
 """
@@ -30,7 +30,15 @@ def register_provider(name: str, factory: Callable[[], ExecutionProvider],
 
 
 def available_providers() -> list[str]:
+    """Registered providers (whether their device is present is only known when one is
+    created: ``get_provider("gpu")`` raises DeviceError without an adapter)."""
     return list(_PROVIDERS)
+
+
+def canonical_provider_name(name: str) -> str | None:
+    """``"CPUExecutionProvider"`` -> ``"cpu"``; None for an unknown name."""
+    key = _ALIASES.get(name, name) if isinstance(name, str) else None
+    return key if key in _PROVIDERS else None
 
 
 def get_provider(name: str) -> ExecutionProvider:
@@ -48,13 +56,22 @@ def _cpu() -> ExecutionProvider:
     return CPUExecutionProvider()
 
 
+def _gpu() -> ExecutionProvider:
+    # Imported here: the GPU provider imports wgpu, which ``import runtime`` must not.
+    from runtime.providers.gpu import GPUExecutionProvider
+
+    return GPUExecutionProvider()
+
+
 register_provider("cpu", _cpu)
+register_provider("gpu", _gpu, aliases=("GPUExecutionProvider", "WebGpuExecutionProvider"))
 
 __all__ = [
     "ExecutionProvider",
     "Kernel",
     "KernelContext",
     "available_providers",
+    "canonical_provider_name",
     "get_provider",
     "register_provider",
 ]

@@ -22,12 +22,16 @@ BatchNorm folding, MatMul + Add -> Gemm, activation fusion.
 from __future__ import annotations
 
 from edgefw.ir.passes.base import Pass, PassResult
+from edgefw.ir.passes.drop_qdq_pair_pass import DropQDQPairPass
 from edgefw.ir.passes.eliminate_dead_code_pass import EliminateDeadCodePass
 from edgefw.ir.passes.fold_batch_norm_pass import FoldBatchNormPass
 from edgefw.ir.passes.fold_constants_pass import FoldConstantsPass
+from edgefw.ir.passes.fold_qdq_weights_pass import FoldQDQWeightsPass
 from edgefw.ir.passes.fuse_activation_pass import FuseActivationPass
+from edgefw.ir.passes.fuse_dynamic_quant_pass import FuseDynamicQuantPass
 from edgefw.ir.passes.fuse_matmul_add_pass import FuseMatMulAddPass
 from edgefw.ir.passes.fuse_pad_into_conv_pass import FusePadIntoConvPass
+from edgefw.ir.passes.fuse_qdq_pass import FuseQDQPass
 from edgefw.ir.passes.infer_shapes_pass import InferShapesPass
 from edgefw.ir.passes.pass_manager import (
     LEVELS,
@@ -41,12 +45,16 @@ from edgefw.ir.passes.remove_identity_pass import RemoveIdentityPass
 
 __all__ = [
     "LEVELS",
+    "DropQDQPairPass",
     "EliminateDeadCodePass",
     "FoldBatchNormPass",
     "FoldConstantsPass",
+    "FoldQDQWeightsPass",
     "FuseActivationPass",
+    "FuseDynamicQuantPass",
     "FuseMatMulAddPass",
     "FusePadIntoConvPass",
+    "FuseQDQPass",
     "InferShapesPass",
     "OptimizationReport",
     "Pass",

@@ -34,6 +34,7 @@ from edgefw.ir.passes.fuse_activation_pass import FuseActivationPass
 from edgefw.ir.passes.fuse_matmul_add_pass import FuseMatMulAddPass
 from edgefw.ir.passes.fuse_pad_into_conv_pass import FusePadIntoConvPass
 from edgefw.ir.passes.infer_shapes_pass import InferShapesPass
+from edgefw.ir.passes.integer_execution import integer_execution_passes
 from edgefw.ir.passes.remove_identity_pass import RemoveIdentityPass
 
 if TYPE_CHECKING:
@@ -52,7 +53,8 @@ def passes_for_level(level: str) -> list[Pass]:
 
     ``basic`` keeps every op the model had but cleans the graph: shape inference, constant
     folding, identity removal, dead code. ``all`` adds the rewrites that change op types:
-    Pad -> Conv padding, BatchNorm folding, MatMul + Add -> Gemm, activation fusion.
+    Pad -> Conv padding, BatchNorm folding, MatMul + Add -> Gemm, activation fusion, and
+    QDQ groups -> integer kernels (:mod:`~edgefw.ir.passes.integer_execution`).
     """
     if level not in LEVELS:
         raise ConfigError(f"unknown optimization level {level!r}; choose one of "
@@ -62,7 +64,7 @@ def passes_for_level(level: str) -> list[Pass]:
     fusions: list[Pass] = []
     if level == "all":
         fusions = [FusePadIntoConvPass(), FoldBatchNormPass(), FuseMatMulAddPass(),
-                   FuseActivationPass()]
+                   FuseActivationPass(), *integer_execution_passes()]
     return [InferShapesPass(), FoldConstantsPass(), RemoveIdentityPass(), *fusions,
             EliminateDeadCodePass()]
 

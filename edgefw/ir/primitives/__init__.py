@@ -14,13 +14,8 @@ array([[[[9., 9.],
 
 from __future__ import annotations
 
-from edgefw.ir.primitives.conv import (
-    conv2d,
-    conv2d_backward,
-    conv_output_hw,
-    release_scratch,
-    same_pads,
-)
+from edgefw.ir.primitives.blas import get_num_threads, set_num_threads
+from edgefw.ir.primitives.conv import conv2d, conv2d_backward
 from edgefw.ir.primitives.pool import (
     adaptive_avg_pool2d,
     adaptive_avg_pool2d_backward,
@@ -32,6 +27,7 @@ from edgefw.ir.primitives.pool import (
     max_pool2d_backward,
     max_pool2d_onnx_indices,
 )
+from edgefw.ir.primitives.windows import conv_output_hw, release_scratch, same_pads
 
 __all__ = [
     "adaptive_avg_pool2d",
@@ -41,6 +37,7 @@ __all__ = [
     "conv2d",
     "conv2d_backward",
     "conv_output_hw",
+    "get_num_threads",
     "global_avg_pool2d",
     "global_avg_pool2d_backward",
     "max_pool2d",
@@ -48,4 +45,5 @@ __all__ = [
     "max_pool2d_onnx_indices",
     "release_scratch",
     "same_pads",
+    "set_num_threads",
 ]

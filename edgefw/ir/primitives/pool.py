@@ -4,7 +4,7 @@ average pooling) and their gradients, in numpy.
 Windows are walked the same way as in :mod:`.conv`: one vectorised operation per kernel tap,
 never a loop over pixels or batch. Windows that tile the input (kernel == stride, no padding,
 LeNet's 2x2/2) read strided views of the input directly; every other case goes through a
-:class:`~.conv.PolyphaseGrid`, where each tap is one contiguous slice. Padding never wins a
+:class:`~.windows.PolyphaseGrid`, where each tap is one contiguous slice. Padding never wins a
 max (it is ``-inf``, or the integer minimum for int8 graphs) and counts toward an average only
 with ``count_include_pad``. ``ceil_mode`` keeps a last partial window when it starts inside
 the input or its top/left padding, as ONNX and PyTorch do.
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgefw.errors import DTypeError, ShapeError
-from edgefw.ir.primitives.conv import (
+from edgefw.ir.primitives.windows import (
     PolyphaseGrid,
     conv_output_hw,
     copy_rows,

@@ -13,10 +13,14 @@ from __future__ import annotations
 # The family modules register their schemas on import.
 from edgefw.ir.schema import (  # noqa: F401
     activations,
+    conv_transpose,
     creation,
+    detection,
     elementwise,
     elementwise_math,
+    grid_sample,
     indexing,
+    integer_ops,
     linalg,
     losses,
     nn,
@@ -25,10 +29,13 @@ from edgefw.ir.schema import (  # noqa: F401
     quantization,
     quantized,
     rearrange,
+    recurrent,
     reduce,
     reductions,
     resize,
+    signal,
     tensor,
+    transformer,
 )
 from edgefw.ir.schema.registry import (
     REQUIRED,

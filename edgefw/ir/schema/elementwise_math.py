@@ -4,7 +4,7 @@ bitwise ops, the other comparisons, Mod, BitShift, the variadic Min/Max/Mean/Sum
 from __future__ import annotations
 
 from edgefw.errors import ShapeError
-from edgefw.ir.dtypes import FLOAT_DTYPES, INT_DTYPES
+from edgefw.ir.dtypes import FLOAT_DTYPES, INT_DTYPES, from_onnx, to_numpy
 from edgefw.ir.schema.dims import broadcast_shapes
 from edgefw.ir.schema.registry import Attr, InferenceContext, TensorType, op_schema
 
@@ -106,3 +106,13 @@ for _op, _doc in {"Min": "elementwise minimum", "Max": "elementwise maximum",
            doc="input cast to the dtype of target_type (whose values are ignored)")
 def _cast_like(ctx: InferenceContext) -> list[TensorType]:
     return [TensorType(ctx.dtype(1), ctx.shape(0))]
+
+
+@op_schema("BitCast", attrs=[Attr("to", "int")], since_version=26,
+           doc="the input's bits reinterpreted as the dtype whose ONNX code is `to` (same width)")
+def _bit_cast(ctx: InferenceContext) -> list[TensorType]:
+    target = from_onnx(ctx.attr("to"))
+    source = ctx.dtype(0)
+    if source is not None and to_numpy(source).itemsize != to_numpy(target).itemsize:
+        raise ShapeError(f"BitCast from {source} to {target}: the widths differ")
+    return [TensorType(target, ctx.shape(0))]

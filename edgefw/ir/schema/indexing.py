@@ -1,5 +1,5 @@
-"""Schemas of index-driven ops: GatherElements, ScatterElements, GatherND, ScatterND,
-NonZero, Compress, Unique."""
+"""Schemas of index-driven ops: GatherElements, ScatterElements (and the deprecated
+Scatter), GatherND, ScatterND, TensorScatter, NonZero, Compress, Unique."""
 
 from __future__ import annotations
 
@@ -46,6 +46,40 @@ def _scatter_elements(ctx: InferenceContext) -> list[TensorType]:
     if idx is not None and upd is not None and len(idx) != len(upd):
         raise ShapeError(f"ScatterElements indices {format_shape(idx)} and updates "
                          f"{format_shape(upd)} differ")
+    return [ctx.input_type(0)]
+
+
+@op_schema("Scatter", inputs=3, attrs=[Attr("axis", "int", 0)], since_version=9,
+           doc="deprecated ScatterElements (opsets 9-10): updates written at indices along axis")
+def _scatter(ctx: InferenceContext) -> list[TensorType]:
+    ctx.require_dtype(1, _INDEX, "Scatter indices")
+    ctx.require_same_dtype(0, 2)
+    if ctx.rank(0) is not None:
+        ctx.axis("axis", ctx.rank(0))
+    return [ctx.input_type(0)]
+
+
+@op_schema("TensorScatter", inputs=(2, 3),
+           attrs=[Attr("axis", "int", -2), Attr("mode", "string", "linear")], since_version=24,
+           doc="a KV cache with update written along axis at each batch's write index "
+               "(mode circular wraps around)")
+def _tensor_scatter(ctx: InferenceContext) -> list[TensorType]:
+    if ctx.attr("mode") not in ("linear", "circular"):
+        raise ShapeError(f"TensorScatter mode must be linear or circular, got "
+                         f"{ctx.attr('mode')!r}")
+    ctx.require_same_dtype(0, 1)
+    cache, update = ctx.shape(0), ctx.shape(1)
+    if cache is not None:
+        axis = ctx.axis("axis", len(cache))
+        if axis == 0:
+            raise ShapeError("TensorScatter axis must not be the batch axis 0")
+        if update is not None and (len(update) != len(cache) or any(
+                isinstance(p, int) and isinstance(q, int) and (p < q if i == axis else p != q)
+                for i, (p, q) in enumerate(zip(cache, update)))):
+            raise ShapeError(f"TensorScatter update {format_shape(update)} does not fit cache "
+                             f"{format_shape(cache)} along axis {axis}")
+    if ctx.has_input(2):
+        ctx.require_dtype(2, {"int64"}, "TensorScatter write_indices")
     return [ctx.input_type(0)]
 
 

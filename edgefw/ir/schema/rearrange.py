@@ -1,10 +1,10 @@
 """Schemas of ops that rearrange or mask elements: Tile, DepthToSpace, SpaceToDepth, Trilu,
-ReverseSequence, and Size."""
+ReverseSequence, CenterCropPad, and Size."""
 
 from __future__ import annotations
 
 from edgefw.errors import ShapeError
-from edgefw.ir.schema.dims import Dim, format_shape
+from edgefw.ir.schema.dims import Dim, format_shape, normalize_axis
 from edgefw.ir.schema.registry import Attr, InferenceContext, TensorType, op_schema
 
 
@@ -99,6 +99,28 @@ def _reverse_sequence(ctx: InferenceContext) -> list[TensorType]:
             raise ShapeError(f"ReverseSequence batch_axis and time_axis must be 0 and 1 in some "
                              f"order, got {sorted(axes)}")
     return [ctx.input_type(0)]
+
+
+@op_schema("CenterCropPad", inputs=2, attrs=[Attr("axes", "ints", None)], since_version=18,
+           doc="center crop or zero-pad each listed axis to the shape input")
+def _center_crop_pad(ctx: InferenceContext) -> list[TensorType]:
+    ctx.require_dtype(1, {"int32", "int64"}, "CenterCropPad shape")
+    x = ctx.shape(0)
+    target = ctx.const_ints(1)
+    if x is None:
+        return [TensorType(ctx.dtype(0), None)]
+    axes = ctx.attr("axes")
+    axes = list(range(len(x))) if axes is None else [
+        normalize_axis(int(a), len(x), "CenterCropPad axis") for a in axes]
+    if target is None:
+        return [TensorType(ctx.dtype(0), tuple(None if i in axes else d
+                                               for i, d in enumerate(x)))]
+    if len(target) != len(axes) or any(t < 0 for t in target):
+        raise ShapeError(f"CenterCropPad shape {target} must give one size per axis {axes}")
+    out = list(x)
+    for a, t in zip(axes, target, strict=True):
+        out[a] = t
+    return [TensorType(ctx.dtype(0), tuple(out))]
 
 
 @op_schema("Size", since_version=13, doc="number of elements, an int64 scalar")

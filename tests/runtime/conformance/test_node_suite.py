@@ -1,7 +1,8 @@
 """The ONNX backend node tests, run through edgefw's ONNX backend.
 
 Default run: every node test of the ops the tracer emits, one pytest case per ONNX test
-case (excluded cases are strict xfails, so an exclusion that no longer fails is caught).
+case (excluded cases are strict xfails, so an exclusion that no longer fails is caught), and
+one node test of every other claimed op (a smoke test of each kernel).
 Slow run: every node test of every op the runtime claims.
 """
 
@@ -27,7 +28,21 @@ CORE_OPS = (
     "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare",
 )
 
-_CORE_CASES = load_node_cases(CORE_OPS)
+_CLAIMED_CASES = load_node_cases(claimed_ops())
+_CORE_CASES = [c for c in _CLAIMED_CASES if c.op_type in CORE_OPS]
+
+
+def _first_case_per_op() -> list:
+    """One runnable (not excluded, not function-expanded if avoidable) case per non-core op."""
+    chosen: dict[str, object] = {}
+    for case in sorted(_CLAIMED_CASES, key=lambda c: (c.expanded, c.name)):
+        if case.op_type not in CORE_OPS and case.op_type not in chosen \
+                and exclusion_reason(case.name) is None:
+            chosen[case.op_type] = case
+    return [chosen[op] for op in sorted(chosen)]
+
+
+_SMOKE_CASES = _first_case_per_op()
 
 
 def _param(case):
@@ -46,6 +61,20 @@ def test_core_ops_are_claimed_and_have_tests():
 
 @pytest.mark.parametrize("case", [_param(c) for c in _CORE_CASES])
 def test_core_node(case):
+    run_node_case(case)
+
+
+def test_every_claimed_op_with_node_tests_gets_a_smoke_case():
+    with_tests = {c.op_type for c in _CLAIMED_CASES}
+    smoked = {c.op_type for c in _SMOKE_CASES}
+    assert smoked | set(CORE_OPS) >= with_tests - {c.op_type for c in _CLAIMED_CASES
+                                                   if exclusion_reason(c.name)}
+    assert len(smoked) > 80
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=f"{c.op_type}-{c.name}")
+                                  for c in _SMOKE_CASES])
+def test_one_node_test_per_claimed_op(case):
     run_node_case(case)
 
 

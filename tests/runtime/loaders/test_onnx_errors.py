@@ -253,3 +253,44 @@ def test_external_data_outside_the_folder_or_too_short_is_refused(tmp_path):
     path.write_bytes(model.SerializeToString())
     with pytest.raises(ModelFormatError, match="does not fit"):
         runtime.load_onnx(path)
+
+
+def test_constant_subgraphs_that_would_fold_into_gigabytes_are_refused():
+    # 2^29 elements: under the general limit, over the one for values folded at load
+    model = make_model([helper.make_node("Expand", ["one", "s"], ["big"], name="grow"),
+                        helper.make_node("ReduceSum", ["big"], ["y"], keepdims=0)], {},
+                       ["y"], 13, {"one": np.ones(1, np.float32),
+                                   "s": np.array([2**15, 2**14], np.int64)})
+    with pytest.raises(ModelFormatError, match="grow.*elements"):
+        _load(model)
+
+
+def test_huge_per_item_shapes_with_a_symbolic_batch_are_refused():
+    model = make_model([helper.make_node("Pad", ["x", "p"], ["y"], name="pad")],
+                       {"x": (TensorProto.FLOAT, ["batch", 2])}, ["y"], 13,
+                       {"p": np.array([0, 0, 0, 10**10], np.int64)})
+    with pytest.raises(ModelFormatError, match="pad.*elements"):
+        _load(model)
+
+
+def test_runtime_imports_without_onnx_until_a_model_is_loaded():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import sys; sys.modules['onnx'] = None\n"
+        "import numpy as np, runtime\n"
+        "from edgefw.ir import Graph\n"
+        "g = Graph(); x = g.add_input('x', 'float32', (2,))\n"
+        "g.set_outputs([g.add_node('Relu', [x]).output])\n"
+        "print(runtime.InferenceSession(g).run(None, {'x': np.ones(2, np.float32)})[0])\n"
+        "try:\n"
+        "    runtime.load_onnx(b'abc')\n"
+        "except runtime.loaders.onnx_loader.ModelFormatError as e:\n"
+        "    print('refused:', e)\n")
+    root = Path(__file__).resolve().parents[3]
+    result = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True,
+                            text=True, env={"PYTHONPATH": str(root), "PATH": ""}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "[1. 1.]" in result.stdout and "needs the 'onnx' package" in result.stdout

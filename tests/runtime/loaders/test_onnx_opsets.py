@@ -212,3 +212,23 @@ def test_dropout_training_mode_true_is_refused():
                        {"r": np.array(0.5, np.float32), "t": np.array(True)})
     with pytest.raises(UnsupportedOpError, match="training mode"):
         runtime.load_onnx(model)
+
+
+@pytest.mark.parametrize("mode", ["nearest", "linear"])
+@pytest.mark.parametrize("scales", [[1, 1, 2, 1.5], [1, 1, 3, 2], [1, 1, 0.5, 0.6],
+                                    [1, 1, 1.3, 0.4]], ids=["up", "up_int", "down", "mixed"])
+def test_resize10_and_upsample_match_onnxruntime(mode, scales):
+    """Old resizing: asymmetric coordinates; onnxruntime's nearest rounds the source index
+    down on upsampled axes and up on downsampled ones."""
+    x = RNG.standard_normal((1, 2, 4, 5)).astype(np.float32)
+    s = np.array(scales, np.float32)
+    models = [make_model([_node("Resize", ["x", "s"], ["y"], mode=mode)], {"x": x}, ["y"], 10,
+                         {"s": s})]
+    if min(scales) >= 1:  # Upsample never downsampled in onnxruntime
+        models.append(make_model([_node("Upsample", ["x", "s"], ["y"], mode=mode)], {"x": x},
+                                 ["y"], 9, {"s": s}))
+        models.append(make_model([_node("Upsample", ["x"], ["y"], mode=mode,
+                                        scales=[float(f) for f in scales])],
+                                 {"x": x}, ["y"], 7))
+    for model in models:
+        assert_same(run_edgefw(model, {"x": x}), run_onnxruntime(model, {"x": x}), tol=1e-5)

@@ -153,3 +153,13 @@ def cast_like(ctx: KernelContext) -> Kernel:
         return x.astype(dtype)
 
     return cast_like_
+
+
+@cpu_kernel("BitCast", since=26)
+def bit_cast(ctx: KernelContext) -> Kernel:
+    dtype = ctx.output_dtype()
+
+    def bit_cast_(x):
+        return np.array(x, order="C").view(dtype)  # a copy: the output must not alias x
+
+    return bit_cast_

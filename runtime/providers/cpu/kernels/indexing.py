@@ -1,4 +1,5 @@
-"""GatherElements, ScatterElements, GatherND, ScatterND, NonZero, Compress and Unique.
+"""GatherElements, ScatterElements (and the deprecated Scatter), GatherND, ScatterND,
+TensorScatter, NonZero, Compress and Unique.
 
 Indices may be negative (counting from the end); any index outside its axis raises a
 ShapeError naming the axis and the range, never numpy's bare IndexError.
@@ -45,9 +46,10 @@ def _full_index(idx: np.ndarray, axis: int) -> tuple[np.ndarray, ...]:
 
 
 @cpu_kernel("ScatterElements", since=18)
+@cpu_kernel("Scatter", since=9)
 def scatter_elements(ctx: KernelContext) -> Kernel:
     axis = int(ctx.attr("axis"))
-    reduction = ctx.attr("reduction")
+    reduction = ctx.attr("reduction") if ctx.node.op_type == "ScatterElements" else "none"
 
     def scatter_elements_(data, indices, updates):
         a = normalize_axis(axis, data.ndim, "ScatterElements axis")
@@ -118,6 +120,33 @@ def scatter_nd(ctx: KernelContext) -> Kernel:
         return out
 
     return scatter_nd_
+
+
+@cpu_kernel("TensorScatter", since=24)
+def tensor_scatter(ctx: KernelContext) -> Kernel:
+    axis = int(ctx.attr("axis"))
+    circular = ctx.attr("mode") == "circular"
+
+    def tensor_scatter_(cache, update, write_indices=None):
+        a = normalize_axis(axis, cache.ndim, "TensorScatter axis")
+        length, steps, batch = cache.shape[a], update.shape[a], cache.shape[0]
+        starts = np.zeros(batch, np.int64) if write_indices is None else \
+            write_indices.reshape(-1).astype(np.int64)
+        if starts.size != batch or steps > length:
+            raise ShapeError(f"TensorScatter write_indices {starts.tolist()} / update "
+                             f"{list(update.shape)} do not fit cache {list(cache.shape)}")
+        positions = starts[:, None] + np.arange(steps)[None, :]  # [batch, steps]
+        if circular:
+            positions %= length
+        elif positions.size and (positions.min() < 0 or positions.max() >= length):
+            raise ShapeError(f"TensorScatter writes past the cache length {length} "
+                             f"(write_indices {starts.tolist()}, {steps} steps)")
+        out = cache.copy()
+        moved = np.moveaxis(out, a, 1)  # [batch, length, ...] view of out
+        moved[np.arange(batch)[:, None], positions] = np.moveaxis(update, a, 1)
+        return out
+
+    return tensor_scatter_
 
 
 @cpu_kernel("NonZero", since=9)

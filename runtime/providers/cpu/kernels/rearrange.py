@@ -1,4 +1,4 @@
-"""Tile, DepthToSpace, SpaceToDepth, Trilu, ReverseSequence and Size."""
+"""Tile, DepthToSpace, SpaceToDepth, Trilu, ReverseSequence, CenterCropPad and Size."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 
 from edgefw.errors import ShapeError
 from edgefw.ir.schema.creation import MAX_ELEMENTS
+from edgefw.ir.schema.dims import normalize_axis
 from runtime.providers.base import Kernel, KernelContext
 from runtime.providers.cpu.registry import cpu_kernel
 
@@ -96,6 +97,38 @@ def reverse_sequence(ctx: KernelContext) -> Kernel:
         return y
 
     return reverse_sequence_
+
+
+@cpu_kernel("CenterCropPad", since=18)
+def center_crop_pad(ctx: KernelContext) -> Kernel:
+    axes_attr = ctx.attr("axes")
+
+    def center_crop_pad_(x, shape):
+        axes = list(range(x.ndim)) if axes_attr is None else [
+            normalize_axis(int(a), x.ndim, "CenterCropPad axis") for a in axes_attr]
+        target = [int(t) for t in shape.reshape(-1)]
+        if len(target) != len(axes) or any(t < 0 for t in target):
+            raise ShapeError(f"CenterCropPad shape {target} must give one size per axis {axes}")
+        out_shape = list(x.shape)
+        source = [slice(None)] * x.ndim
+        dest = [slice(None)] * x.ndim
+        for a, t in zip(axes, target, strict=True):
+            size = x.shape[a]
+            out_shape[a] = t
+            # The extra element of an odd difference goes to the end, as ONNX's reference.
+            if t < size:
+                start = (size - t) // 2
+                source[a] = slice(start, start + t)
+            elif t > size:
+                start = (t - size) // 2
+                dest[a] = slice(start, start + size)
+        if math.prod(out_shape) > MAX_ELEMENTS:
+            raise ShapeError(f"CenterCropPad output {out_shape} is absurdly large")
+        y = np.zeros(out_shape, dtype=x.dtype)
+        y[tuple(dest)] = x[tuple(source)]
+        return y
+
+    return center_crop_pad_
 
 
 @cpu_kernel("Size", since=13)

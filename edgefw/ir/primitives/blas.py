@@ -1,0 +1,227 @@
+"""BLAS threads, and the matrix products the primitives and kernels share.
+
+numpy multiplies float matrices through the BLAS it was built with (OpenBLAS in the
+PyPI wheels). This module finds that OpenBLAS through ``ctypes`` (no extra dependency)
+to set its thread count, and applies one policy to every product edgefw computes:
+
+**Small GEMMs run on one thread.** A product of fewer than :data:`PARALLEL_MIN_MACS`
+multiply-adds (about 0.3 ms of work on one core) runs single-threaded, whatever
+:func:`set_num_threads` allows. Measured on the 2-core development machine: on idle
+cores a second thread saves at most half of such a product (a 3.2M-MAC product: 72 ->
+40 us), but while another process holds a core, every multi-threaded OpenBLAS call waits
+for the scheduler (7-8 ms per call, against 0.02-0.5 ms of work), so one busy core
+turns a 5 ms training step into 60 ms. OpenBLAS itself already keeps products under
+~0.26M MACs on one thread. The switch is ``openblas_set_num_threads_local`` (OpenBLAS >=
+0.3.27), which affects the calling thread only; with an older or a different BLAS the
+policy is skipped and the BLAS decides.
+
+>>> import numpy as np
+>>> matmul(np.ones((2, 3), np.float32), np.ones((3, 4), np.float32)).sum()
+np.float32(24.0)
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+from edgefw.errors import ConfigError
+
+__all__ = [
+    "PARALLEL_MIN_MACS",
+    "blas_info",
+    "get_num_threads",
+    "matmul",
+    "matmul_nt",
+    "set_num_threads",
+    "single_threaded",
+]
+
+#: Products with fewer multiply-adds than this run on one BLAS thread (see module docs).
+PARALLEL_MIN_MACS = 1 << 24
+# OpenBLAS runs products below 65536 * 4 MACs on one thread by itself: no switch needed.
+_OPENBLAS_SERIAL_MACS = 1 << 18
+
+
+class _OpenBLAS:
+    """ctypes handles to the OpenBLAS numpy loaded, or ``None`` fields when not found."""
+
+    def __init__(self) -> None:
+        self.path: str | None = None
+        self.set_threads = self.get_threads = self.set_local = None
+        for path in _candidate_libraries():
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError:
+                continue
+            setter = _symbol(lib, "openblas_set_num_threads")
+            getter = _symbol(lib, "openblas_get_num_threads")
+            if setter is None or getter is None:
+                continue
+            self.path = path
+            setter.argtypes, setter.restype = [ctypes.c_int], None
+            getter.argtypes, getter.restype = [], ctypes.c_int
+            self.set_threads, self.get_threads = setter, getter
+            local = _symbol(lib, "openblas_set_num_threads_local")
+            if local is not None:
+                local.argtypes, local.restype = [ctypes.c_int], ctypes.c_int
+                self.set_local = local
+            break
+
+
+def _candidate_libraries() -> Iterator[str]:
+    """Shared libraries that may be numpy's OpenBLAS: those already mapped into this
+    process (Linux), then the ones numpy's wheels ship beside the package."""
+    np.dot(np.ones((2, 2)), np.ones((2, 2)))  # make sure numpy's BLAS is loaded
+    seen = set()
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.split(maxsplit=5)[-1].strip()
+                if "openblas" in os.path.basename(path).lower() and path not in seen:
+                    seen.add(path)
+                    yield path
+    except OSError:
+        pass
+    root = os.path.dirname(np.__file__)
+    for pattern in (root + ".libs/*openblas*", root + "/.dylibs/*openblas*",
+                    root + "/../numpy.libs/*openblas*"):
+        for path in sorted(glob.glob(pattern)):
+            if path not in seen:
+                seen.add(path)
+                yield path
+
+
+def _symbol(lib: ctypes.CDLL, name: str):
+    """``name`` as exported by plain, scipy-openblas (``scipy_`` prefix) or ILP64 builds."""
+    for prefix in ("", "scipy_"):
+        for suffix in ("", "64_", "_64"):
+            try:
+                return getattr(lib, prefix + name + suffix)
+            except AttributeError:
+                continue
+    return None
+
+
+_blas: _OpenBLAS | None = None
+_blas_lock = threading.Lock()
+_threads: int | None = None  # edgefw's budget, None until set or first read
+
+
+def _openblas() -> _OpenBLAS:
+    global _blas
+    if _blas is None:
+        with _blas_lock:
+            if _blas is None:
+                _blas = _OpenBLAS()
+    return _blas
+
+
+def set_num_threads(n: int) -> None:
+    """Let BLAS use up to ``n`` threads for large products (small ones stay on one; see
+    the module docs). Call it with the thread count given to the framework you compare
+    against; it overrides ``OPENBLAS_NUM_THREADS`` for this process.
+
+    >>> before = get_num_threads()
+    >>> set_num_threads(1); get_num_threads()
+    1
+    >>> set_num_threads(before)
+    """
+    global _threads
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ConfigError(f"set_num_threads: n must be an integer >= 1, got {n!r}")
+    blas = _openblas()
+    if blas.set_threads is not None:
+        blas.set_threads(int(n))
+        if blas.set_local is not None:
+            blas.set_local(int(n))  # this thread's local setting, if it had one, too
+    _threads = int(n)
+
+
+def get_num_threads() -> int:
+    """The number of threads large BLAS products may use."""
+    global _threads
+    if _threads is None:
+        blas = _openblas()
+        if blas.get_threads is not None:
+            _threads = int(blas.get_threads())
+        else:
+            _threads = int(os.environ.get("OPENBLAS_NUM_THREADS", os.cpu_count() or 1))
+    return _threads
+
+
+def blas_info() -> dict[str, object]:
+    """Which BLAS library the thread control found, and the current budget."""
+    blas = _openblas()
+    return {"library": blas.path, "threads": get_num_threads(),
+            "per_call_policy": blas.set_local is not None}
+
+
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run the products inside on one BLAS thread (this Python thread only)."""
+    blas = _openblas()
+    if blas.set_local is None or get_num_threads() == 1:
+        yield
+        return
+    previous = blas.set_local(1)
+    try:
+        yield
+    finally:
+        blas.set_local(previous if previous > 0 else get_num_threads())
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``np.matmul(a, b, out=out)`` under the small-GEMM thread policy.
+
+    Stacked operands count as one product of all their multiply-adds (numpy runs the
+    stack one matrix at a time, each of which is smaller still).
+    """
+    threads = _threads if _threads is not None else get_num_threads()
+    if threads > 1 and a.ndim >= 2 and b.ndim >= 2:
+        macs = a.size * b.shape[-1]
+        if _OPENBLAS_SERIAL_MACS < macs < PARALLEL_MIN_MACS:
+            set_local = _openblas().set_local
+            if set_local is not None:
+                previous = set_local(1)
+                try:
+                    return np.matmul(a, b, out=out)
+                finally:
+                    set_local(previous if previous > 0 else threads)
+    return np.matmul(a, b, out=out)
+
+
+def matmul_nt(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b.swapaxes(-1, -2)`` for (G, X, K) and (G, Y, K) with a long K (weight grads).
+
+    OpenBLAS is 3x slower than it could be on a small X*Y output with K in the tens of
+    thousands; summing K-chunks of 2048 as a batched product restores the speed. For a
+    larger output, ``(b @ a.T).T`` packs better than ``a @ b.T`` (measured 1.5-2x for
+    LeNet's (16, 3200) x (151, 3200)).
+
+    >>> a = np.ones((1, 2, 9000), np.float32); b = np.ones((1, 3, 9000), np.float32)
+    >>> matmul_nt(a, b)[0]
+    array([[9000., 9000., 9000.],
+           [9000., 9000., 9000.]], dtype=float32)
+    """
+    groups, rows, depth = a.shape
+    cols = b.shape[1]
+    chunk = 2048
+    if rows * cols > 1024:
+        return matmul(b, a.transpose(0, 2, 1)).transpose(0, 2, 1)
+    if depth < 4 * chunk:
+        return matmul(a, b.transpose(0, 2, 1))
+    n_chunks, full = depth // chunk, depth // chunk * chunk
+    a_chunks = a[:, :, :full].reshape(groups, rows, n_chunks, chunk).transpose(0, 2, 1, 3)
+    b_chunks = b[:, :, :full].reshape(groups, cols, n_chunks, chunk).transpose(0, 2, 3, 1)
+    out = matmul(a_chunks, b_chunks).sum(axis=1)
+    if full < depth:
+        out += matmul(a[:, :, full:], b[:, :, full:].transpose(0, 2, 1))
+    return out
+

@@ -1,0 +1,92 @@
+"""QAveragePool and QGlobalAveragePool: TFLite's integer AVERAGE_POOL_2D and MEAN.
+
+- QAveragePool (input and output share scale and zero point): the sum of the raw values of
+  the in-image taps of each window, divided by their count rounding half away from zero
+  (``(acc +- count/2) / count`` in C), clamped to the dtype. Padding — and the part of a
+  ``ceil_mode`` window past the input — counts neither in the sum nor in the count.
+- QGlobalAveragePool (reference ``Mean`` over H and W): ``acc = sum(x - x_zp)``, rescaled
+  by ``MBQM(acc, multiplier, shift)`` (``x_scale / y_scale``), divided by the pixel count
+  rounding half away, plus ``y_zp``, clamped. TFLite's optimized int8 MEAN kernel computes
+  the same in float and may differ from this by one step on ties.
+
+Sums are exact int64 (a window of int16 values cannot overflow it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgefw.ir import TensorType, infer_types
+from runtime.providers.base import Kernel, KernelContext
+from runtime.providers.cpu.kernels.conv import pads_for, spatial_rank, window_params
+from runtime.providers.cpu.registry import cpu_kernel
+from runtime.providers.cpu.requantize import apply_multiplier, rounding_divide
+
+
+def _window_sums(x: np.ndarray, kernel, strides, pads, out_spatial) -> np.ndarray:
+    """Sum over every window of ``x`` (N, C, spatial...) zero-padded by ``pads`` (begin...,
+    end...), extended past the end when ``out_spatial`` needs it (ceil_mode)."""
+    n = len(kernel)
+    begin = pads[:n]
+    ends = []
+    for axis in range(n):
+        needed = (out_spatial[axis] - 1) * strides[axis] + kernel[axis]
+        ends.append(max(needed - begin[axis] - x.shape[2 + axis], 0))
+    padded = np.pad(x.astype(np.int64), [(0, 0), (0, 0)] + list(zip(begin, ends, strict=True)))
+    total = np.zeros(x.shape[:2] + tuple(out_spatial), np.int64)
+    for tap in np.ndindex(*kernel):
+        window = tuple(slice(t, t + (o - 1) * s + 1, s)
+                       for t, o, s in zip(tap, out_spatial, strides, strict=True))
+        total += padded[(slice(None), slice(None)) + window]
+    return total
+
+
+@cpu_kernel("QAveragePool", domain="edgefw")
+def qaverage_pool(ctx: KernelContext) -> Kernel:
+    shape = ctx.input_shape(0)
+    spatial_rank(ctx, "QAveragePool", None if shape is None else len(shape))
+    kernel = [int(k) for k in ctx.attr("kernel_shape")]
+    strides, _ = window_params(ctx, kernel)
+    dtype = ctx.output_dtype()
+    info = np.iinfo(dtype)
+    pool_attrs = {k: v for k, v in ctx.node.attrs.items()
+                  if k in ("auto_pad", "ceil_mode", "kernel_shape", "pads", "strides")}
+    geometry: dict[tuple[int, ...], tuple] = {}
+
+    def prepare(spatial: tuple[int, ...]) -> tuple:
+        (out_type,) = infer_types("AveragePool", [TensorType("float32", (1, 1) + spatial)],
+                                  [None], pool_attrs)
+        out_spatial = tuple(int(d) for d in out_type.shape[2:])
+        pads = pads_for(ctx, spatial, kernel, strides, [1] * len(kernel))
+        ones = np.ones((1, 1) + spatial, np.int64)
+        return pads, out_spatial, _window_sums(ones, kernel, strides, pads, out_spatial)
+
+    def qaverage_pool_(x):
+        entry = geometry.get(x.shape[2:])
+        if entry is None:
+            entry = geometry[x.shape[2:]] = prepare(x.shape[2:])
+        pads, out_spatial, count = entry
+        sums = _window_sums(x, kernel, strides, pads, out_spatial)
+        return np.clip(rounding_divide(sums, count), info.min, info.max).astype(dtype)
+
+    return qaverage_pool_
+
+
+@cpu_kernel("QGlobalAveragePool", domain="edgefw")
+def qglobal_average_pool(ctx: KernelContext) -> Kernel:
+    x_zp, y_zp = int(ctx.attr("x_zero_point")), int(ctx.attr("y_zero_point"))
+    multiplier, shift = int(ctx.attr("multiplier")), int(ctx.attr("shift"))
+    dtype = ctx.output_dtype()
+    info = np.iinfo(dtype)
+
+    def qglobal_average_pool_(x):
+        axes = tuple(range(2, x.ndim))
+        count = int(np.prod(x.shape[2:], dtype=np.int64))
+        acc = x.sum(axis=axes, dtype=np.int64, keepdims=True) - x_zp * count
+        mean = rounding_divide(apply_multiplier(acc, multiplier, shift), max(count, 1))
+        return np.clip(mean + y_zp, info.min, info.max).astype(dtype)
+
+    return qglobal_average_pool_
+
+
+__all__ = ["qaverage_pool", "qglobal_average_pool"]

@@ -1,0 +1,371 @@
+"""Fixed-point requantization exactly as TFLite's reference integer kernels do it.
+
+An integer kernel accumulates ``acc = sum(w * (x - x_zero_point)) + bias`` in int32 and maps
+it to the output scale with a real multiplier ``m = x_scale * w_scale / y_scale``. TFLite
+stores ``m`` as an int32 Q31 mantissa and a power-of-two exponent (:func:`quantize_multiplier`)
+and applies it with two roundings (gemmlowp's, TFLite's default build):
+
+- :func:`saturating_rounding_doubling_high_mul` — the high 32 bits of ``2 * a * b``,
+  rounded to nearest (ties toward +inf);
+- :func:`rounding_divide_by_pot` — a right shift rounding half away from zero.
+
+:func:`multiply_by_quantized_multiplier` combines them (int32 accumulators, int8/uint8
+activations); :func:`multiply_by_quantized_multiplier_int64` is TFLite's single-rounding
+variant with a 16-bit multiplier used for int64 accumulators (16x8: int16 activations).
+Every function here is vectorised over numpy arrays and bit-exact; the tests compare them
+with a literal transcription of the C++ code.
+
+:class:`AccumulatorRequantizer` is what the Conv/Gemm kernels call on every run. It has the
+exact int64 path and a fast float32 path for large int8/uint8 outputs that is exact too:
+the double rounding collapses to ``floor((x * M + D) / 2**S)`` (see :func:`closed_form`), a
+float32 evaluation of it is off by less than a bound known at plan time, and the few
+elements whose float result lies within that bound of an integer are recomputed in int64.
+
+    >>> import numpy as np
+    >>> quantize_multiplier(0.0037)
+    (2034096511, -8)
+    >>> int(multiply_by_quantized_multiplier(np.int64(10_000), 2034053610, -8))
+    37
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from edgefw.ir.passes.qdq_patterns import (
+    quantize_multiplier,
+    quantize_multiplier_smaller_than_one_exp,
+)
+
+INT32_MIN = -(1 << 31)
+INT32_MAX = (1 << 31) - 1
+_Q31 = 1 << 31
+
+
+def _as_int64(x) -> np.ndarray:
+    return np.asarray(x).astype(np.int64, copy=False)
+
+
+def _trunc_div_pot(x: np.ndarray, bits: int) -> np.ndarray:
+    """C integer division by ``2**bits`` (rounds toward zero)."""
+    return np.where(x >= 0, x >> bits, -((-x) >> bits))
+
+
+def saturating_rounding_doubling_high_mul(a, b) -> np.ndarray:
+    """gemmlowp's ``SaturatingRoundingDoublingHighMul`` on int32 values (as int64 arrays)."""
+    a, b = _as_int64(a), _as_int64(b)
+    overflow = (a == INT32_MIN) & (b == INT32_MIN)
+    ab = a * b
+    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    high = _trunc_div_pot(ab + nudge, 31)
+    return np.where(overflow, INT32_MAX, high)
+
+
+def rounding_divide_by_pot(x, exponent) -> np.ndarray:
+    """gemmlowp's ``RoundingDivideByPOT``: ``x / 2**exponent`` rounded half away from zero
+    (``exponent`` in ``[0, 31]``)."""
+    x, exponent = _as_int64(x), _as_int64(exponent)
+    mask = (np.int64(1) << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + (remainder > threshold)
+
+
+def _wrap_int32(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.int32).astype(np.int64)
+
+
+def multiply_by_quantized_multiplier(x, quantized_multiplier, shift) -> np.ndarray:
+    """TFLite's ``MultiplyByQuantizedMultiplier`` for int32 ``x`` (double rounding).
+
+    ``x * (1 << left_shift)`` wraps in int32 like the C++ code does on the hardware it
+    targets; scales that need a left shift (multiplier > 1) are rare.
+    """
+    x, shift = _as_int64(x), _as_int64(shift)
+    left = np.maximum(shift, 0)
+    right = np.maximum(-shift, 0)
+    shifted = _wrap_int32(x << left) if np.any(left) else x
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted,
+                                                                        quantized_multiplier),
+                                  right)
+
+
+def reduced_multiplier(quantized_multiplier) -> np.ndarray:
+    """The 16-bit multiplier of TFLite's int64 ``MultiplyByQuantizedMultiplier``."""
+    m = _as_int64(quantized_multiplier)
+    return np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, 0x7FFF)
+
+
+def multiply_by_quantized_multiplier_int64(x, quantized_multiplier, shift) -> np.ndarray:
+    """TFLite's ``MultiplyByQuantizedMultiplier`` for int64 ``x`` (16x8 kernels): a 16-bit
+    multiplier and one rounding, half toward +inf; ``|x| < 2**47``, ``shift`` in [-31, 7]."""
+    x, shift = _as_int64(x), _as_int64(shift)
+    total_shift = 15 - shift
+    rounded = x * reduced_multiplier(quantized_multiplier) + (np.int64(1) << (total_shift - 1))
+    return _wrap_int32(rounded >> total_shift)
+
+
+def rounding_divide(acc, count) -> np.ndarray:
+    """TFLite's pooling/mean average: ``acc / count`` rounded half away from zero, written
+    as C does it: ``(acc + count/2) / count`` or ``(acc - count/2) / count`` truncated."""
+    acc, count = _as_int64(acc), _as_int64(count)
+    half = count // 2
+    return np.where(acc > 0, (acc + half) // count, -((-acc + half) // count))
+
+
+def closed_form(multiplier, shift) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(S, D_pos, D_neg, negative_below)`` with, for ``shift <= 0`` and any int32 ``x``,
+
+        multiply_by_quantized_multiplier(x, M, shift)
+            == floor((x * M + D) / 2**S),  D = D_neg if x < negative_below else D_pos.
+
+    Why: SRDHM is ``floor((x*M + 2**30) / 2**31)`` for every x (the C++ nudge and
+    truncation combine to that), and ``floor(floor(a) / n) == floor(a / n)``, so the two
+    roundings merge into one with a sign-dependent constant. ``x < negative_below`` is
+    "SRDHM's result is negative", where RoundingDivideByPOT rounds ties down instead of up.
+    """
+    m, shift = _as_int64(multiplier), _as_int64(shift)
+    if np.any(shift > 0):
+        raise ValueError("closed_form needs shift <= 0 (multipliers below 1)")
+    right = -shift
+    total = 31 + right
+    half = np.where(right > 0, np.int64(1) << np.maximum(right - 1, 0), 0)
+    d_pos = (np.int64(1) << 30) + half * _Q31
+    d_neg = d_pos - np.where(right > 0, _Q31, 0)
+    # x*M + 2**30 < 0  <=>  x < -floor(2**30 / M) (x <= -1 for the usual M > 2**30);
+    # never for M == 0.
+    negative_below = np.where(m > 0, -((np.int64(1) << 30) // np.maximum(m, 1)), INT32_MIN)
+    return total, d_pos, d_neg, negative_below
+
+
+
+def apply_multiplier(x, quantized_multiplier, shift) -> np.ndarray:
+    """:func:`multiply_by_quantized_multiplier` through :func:`closed_form` when every shift
+    is <= 0 (one multiply, add and shift instead of gemmlowp's dozen steps); same result."""
+    x = _as_int64(x)
+    if np.any(_as_int64(shift) > 0):
+        return multiply_by_quantized_multiplier(x, quantized_multiplier, shift)
+    total, d_pos, d_neg, negative_below = closed_form(quantized_multiplier, shift)
+    return (x * _as_int64(quantized_multiplier) + np.where(x < negative_below, d_neg, d_pos)) \
+        >> total
+
+
+# ------------------------------------------------------------------ accumulator -> output
+#: Outputs smaller than this take the exact int64 path: the fast path's fixed cost (a
+#: dozen numpy calls) only pays off on big tensors.
+FAST_PATH_MIN_ELEMENTS = 16384
+# The fast path holds 256 + value in float32: in [256, 512) that is fixed point with 15
+# fraction bits. Its error budget (in those units) must stay well below half a unit.
+_BINADE = 256.0
+_FRACTION_BITS = 15
+_MAX_ERROR_UNITS = 1 << 11
+# Elements per slab of the fast path: ~1 MiB of float32, so that its buffers stay in L2.
+_SLAB_ELEMENTS = 1 << 18
+
+
+def memory_order(a: np.ndarray) -> tuple[int, ...]:
+    """The axes of ``a`` from the slowest-varying in memory to the fastest (size-1 axes
+    first): ``a.transpose(memory_order(a))`` is C-contiguous for any dense layout, e.g. the
+    (C, H, W, N) memory behind an (N, C, H, W) conv output."""
+    return tuple(sorted(range(a.ndim), key=lambda ax: (a.shape[ax] != 1, -a.strides[ax])))
+
+
+class AccumulatorRequantizer:
+    """Accumulators -> quantized outputs, as TFLite's Conv/FullyConnected epilogue:
+    ``clamp(MultiplyByQuantizedMultiplier(acc + offset) + zero_point, act_min, act_max)``.
+
+    Accumulators are exact integers in any dense layout (float32/float64 from BLAS, or
+    ints). ``multiplier``, ``shift`` and ``offset`` (the int32 bias minus the
+    input-zero-point correction) broadcast against them: ``(N,)`` per channel of a Gemm,
+    ``(1, C, H, W)`` per channel and pixel of a Conv. The output keeps the accumulators'
+    memory layout. ``wide=True`` selects the int64 multiply of TFLite's 16x8 kernels;
+    ``acc_bound`` bounds ``|acc|`` and sets the float fast path's error budget.
+
+    >>> import numpy as np
+    >>> rq = AccumulatorRequantizer([1 << 30], [-4], [0], zero_point=-128, act_min=-128,
+    ...                             act_max=127, dtype="int8", acc_bound=1000)
+    >>> rq(np.array([[40.0]], np.float32))  # 40 / 32 = 1.25 -> 1, plus the zero point
+    array([[-127]], dtype=int8)
+    """
+
+    def __init__(self, multiplier, shift, offset, *, zero_point: int, act_min: int,
+                 act_max: int, dtype: str, acc_bound: float, wide: bool = False) -> None:
+        m, s, o = np.broadcast_arrays(_as_int64(multiplier), _as_int64(shift),
+                                      _as_int64(offset))
+        self.zero_point, self.act_min, self.act_max = int(zero_point), int(act_min), int(act_max)
+        self.dtype = np.dtype(dtype)
+        self.wide = wide
+        self._narrow = not wide and not np.any(s > 0)
+        constants = {"multiplier": m, "shift": s, "offset": o}
+        if self._narrow:
+            total, d_pos, d_neg, negative_below = closed_form(m, s)
+            constants.update(total=total, d_pos=d_pos, d_neg=d_neg,
+                             negative_below=negative_below)
+        self._constants = {k: np.ascontiguousarray(v) for k, v in constants.items()}
+        self._fast = self._fast_constants(float(acc_bound)) if self._narrow else None
+        self._by_order: dict[tuple, dict[str, np.ndarray]] = {}
+        self._scratch: tuple[np.ndarray, ...] = ()
+
+    # ---------------------------------------------------------------- exact
+    def exact(self, x: np.ndarray, constants: dict[str, np.ndarray] | None = None
+              ) -> np.ndarray:
+        """Requantized int64 values of int64 accumulators ``x`` (offset not yet added);
+        ``constants`` (default: the logical ones) must broadcast against ``x``."""
+        c = self._constants if constants is None else constants
+        x = x + c["offset"]
+        if self.wide:
+            y = multiply_by_quantized_multiplier_int64(x, c["multiplier"], c["shift"])
+        elif self._narrow:
+            d = np.where(x < c["negative_below"], c["d_neg"], c["d_pos"])
+            y = (x * c["multiplier"] + d) >> c["total"]
+        else:
+            y = multiply_by_quantized_multiplier(x, c["multiplier"], c["shift"])
+        return np.clip(y + self.zero_point, self.act_min, self.act_max)
+
+    def __call__(self, acc: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The requantized ``acc``, written into ``out`` when given (same shape)."""
+        if self._fast is None or acc.dtype != np.float32 or acc.size < FAST_PATH_MIN_ELEMENTS:
+            y = self.exact(acc.astype(np.int64))
+            if out is None:
+                return y.astype(self.dtype)
+            out[...] = y
+            return out
+        order = memory_order(acc)
+        acc_t = np.ascontiguousarray(acc.transpose(order))
+        out_t = None if out is None else out.transpose(order)
+        direct = out_t is not None and out_t.flags.c_contiguous
+        if not direct:
+            out_t = np.empty(acc_t.shape, self.dtype)
+        self._fast_path(acc_t, out_t, self._ordered(order, acc.ndim))
+        if direct:
+            return out
+        result = out_t.transpose(np.argsort(order))
+        if out is not None:
+            out[...] = result
+            return out
+        return result
+
+    def _ordered(self, order: tuple[int, ...], ndim: int) -> dict[str, np.ndarray]:
+        """Fast-path constants laid out like ``acc.transpose(order)``."""
+        key = (order, ndim)
+        found = self._by_order.get(key)
+        if found is None:
+            found = {}
+            for name, value in {**self._constants, **self._fast["arrays"]}.items():
+                full = value.reshape((1,) * (ndim - value.ndim) + value.shape)
+                found[name] = np.ascontiguousarray(full.transpose(order))
+            self._by_order[key] = found
+        return found
+
+    # ----------------------------------------------------------------- fast
+    def _fast_constants(self, acc_bound: float) -> dict | None:
+        """Float32 constants of ``w = acc * ms + kp = 256 + bias8 + v``, ``v`` the closed
+        form's real quotient plus the zero point (``bias8`` = 128 for int8 makes it
+        non-negative). In [256, 512) a float32's mantissa is ``w - 256`` in fixed point with
+        15 fraction bits, so ``floor(v) + bias8`` is ``bits >> 15`` (low byte) and the
+        fraction ``bits & 0x7FFF`` — read off the float's bits, no conversion pass."""
+        if self.dtype not in (np.dtype(np.int8), np.dtype(np.uint8)):
+            return None
+        c = self._constants
+        bias8 = 128 if self.dtype == np.int8 else 0
+        lo, hi = self.act_min + bias8, self.act_max + bias8
+        if not 0 <= lo <= hi <= 255:
+            return None
+        scale = np.ldexp(1.0, -c["total"])  # 2**-S, exact
+        ms = c["multiplier"] * scale
+        kp_exact = (c["offset"] * c["multiplier"] + c["d_pos"]) * scale \
+            + (self.zero_point + bias8 + _BINADE)
+        # float32 rounding of ms, kp, the product, the sum and the tie subtraction: each
+        # < 2**-24 relative. Values whose exact w is outside [0, 2 * 512] are off by far
+        # less than their distance to the clamp range and clamp right; inside it
+        # |acc * ms| <= 1024 + |kp|.
+        k_max = float(np.max(np.abs(kp_exact), initial=0.0))
+        product = min(acc_bound * float(np.max(ms, initial=0.0)), 4 * _BINADE + k_max)
+        error_v = (2 * product + k_max + 4 * _BINADE) * 2.0**-24
+        error = int(math.ceil(error_v * (1 << _FRACTION_BITS))) + 1
+        if error > _MAX_ERROR_UNITS:
+            return None
+        adjust = (c["d_pos"] - c["d_neg"]) * scale  # 2**-right_shift, or 0
+        # A negative SRDHM result only lowers values <= zero_point: moot when clamped there.
+        needs_negative = bool(np.any(adjust)) and self.act_min < self.zero_point
+        arrays = {"ms": ms.astype(np.float32),
+                  "kp": (kp_exact + error * 2.0**-_FRACTION_BITS).astype(np.float32)}
+        if needs_negative:
+            # |acc| <= acc_bound: a threshold beyond it decides like one just past it, and
+            # the clipped one is exact in float32.
+            limit = min(acc_bound + 1.0, 2.0**24)
+            arrays["adjust"] = adjust.astype(np.float32)
+            arrays["threshold"] = np.clip(c["negative_below"] - c["offset"], -limit,
+                                          limit).astype(np.float32)
+        return {
+            "arrays": arrays,
+            "negative": needs_negative,
+            "lo": np.float32(_BINADE + lo + 0.5),
+            "hi": np.float32(_BINADE + hi + 0.5),
+            "window": 2 * error,
+            "flip_sign": self.dtype == np.int8,
+        }
+
+    def _fast_path(self, acc: np.ndarray, out: np.ndarray, c: dict[str, np.ndarray]) -> None:
+        """``acc`` and ``out`` C-contiguous, ``c`` laid out like them. Works through
+        cache-sized slabs of the first non-trivial axis: the eight passes then run on
+        data in L2 instead of streaming ~9 bytes per element through memory eight times."""
+        axis = next((a for a, n in enumerate(acc.shape) if n > 1), 0)
+        per_index = acc.size // max(acc.shape[axis], 1)
+        step = max(1, _SLAB_ELEMENTS // max(per_index, 1))
+        lead = (slice(None),) * axis
+        for start in range(0, acc.shape[axis], step):
+            part = lead + (slice(start, start + step),)
+            consts = {k: v[part] if v.shape[axis] > 1 else v for k, v in c.items()}
+            self._fast_slab(acc[part], out[part], consts)
+
+    def _fast_slab(self, acc: np.ndarray, out: np.ndarray, c: dict[str, np.ndarray]) -> None:
+        f = self._fast
+        size = acc.size
+        if len(self._scratch) == 0 or self._scratch[0].size < size:
+            self._scratch = (np.empty(size, np.float32), np.empty(size, np.int32),
+                             np.empty(size, np.bool_))
+        w, z, flags = (b[:size].reshape(acc.shape) for b in self._scratch)
+        np.multiply(acc, c["ms"], out=w)
+        np.add(w, c["kp"], out=w)
+        if f["negative"]:
+            np.less(acc, c["threshold"], out=flags)
+            np.subtract(w, c["adjust"], out=w, where=flags)
+        np.clip(w, f["lo"], f["hi"], out=w)
+        bits = w.view(np.int32)
+        np.bitwise_and(bits, (1 << _FRACTION_BITS) - 1, out=z)
+        np.less(z, f["window"], out=flags)
+        np.right_shift(bits, _FRACTION_BITS, out=z)
+        raw = out.view(np.uint8)
+        np.copyto(raw, z, casting="unsafe")  # keeps the low byte: floor(v) + bias8
+        if f["flip_sign"]:
+            np.bitwise_xor(raw, 0x80, out=raw)  # y + 128 -> the int8 bit pattern of y
+        near_integer = np.flatnonzero(flags)
+        if near_integer.size:
+            where = np.unravel_index(near_integer, acc.shape)
+            picked = {name: value[tuple(i if n > 1 else 0 for i, n in
+                                        zip(where, value.shape, strict=True))]
+                      for name, value in c.items() if name in self._constants}
+            exact = self.exact(acc[where].astype(np.int64), picked)
+            out[where] = exact
+
+
+__all__ = [
+    "FAST_PATH_MIN_ELEMENTS",
+    "memory_order",
+    "INT32_MAX",
+    "AccumulatorRequantizer",
+    "INT32_MIN",
+    "apply_multiplier",
+    "closed_form",
+    "multiply_by_quantized_multiplier",
+    "multiply_by_quantized_multiplier_int64",
+    "quantize_multiplier",
+    "quantize_multiplier_smaller_than_one_exp",
+    "reduced_multiplier",
+    "rounding_divide",
+    "rounding_divide_by_pot",
+    "saturating_rounding_doubling_high_mul",
+]
