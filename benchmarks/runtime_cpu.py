@@ -1,5 +1,5 @@
-"""CPU inference benchmark: edgefw's runtime against onnxruntime's CPU EP on the four
-reference models.
+"""CPU inference benchmark: edgefw's runtime against onnxruntime's CPU EP and the TFLite
+interpreter on the four reference models.
 
 For the MLP, LeNet-5, the MobileNet-style net and a transformer encoder block, each model is
 traced, exported with ``exporter.to_onnx`` and the *same* ``.onnx`` file is run by
@@ -8,14 +8,18 @@ traced, exported with ``exporter.to_onnx`` and the *same* ``.onnx`` file is run 
   "all", CPU provider),
 - onnxruntime's CPUExecutionProvider (``intra_op_num_threads`` = the thread count,
   ``inter_op_num_threads`` = 1, sequential execution),
+- the TFLite interpreter (``ai_edge_litert``, default resolver with the XNNPACK delegate,
+  ``num_threads`` = the thread count) on the model exported with ``exporter.to_tflite``
+  (float32, NHWC input: it is fed the same arrays transposed once, outside the timing),
 - for the MLP at batch 1, a hand-written numpy forward: the floor for Python overhead,
 - with ``--eager``, the eager edgefw forward (``model(x)`` under ``no_grad``),
 
 on the same input arrays, interleaved in blocks (``edgefw.commands.bench.
 measure_interleaved``), reporting batch-1 latency (p50, p90) and batch-256 throughput
-(``256 / p50``), the ratio edgefw/onnxruntime against the targets of issue 4, and edgefw's
-peak memory at batch 256: the bytes allocated during one ``run()`` (tracemalloc, which
-sees numpy's allocations) plus the plan's preallocated buffers.
+(``256 / p50``), the ratio of edgefw to the faster of the two references against the
+targets of issue 4, and edgefw's peak memory at batch 256: the bytes allocated during one
+``run()`` (tracemalloc, which sees numpy's allocations) plus the plan's preallocated
+buffers.
 
 Thread counts: OpenBLAS reads OPENBLAS_NUM_THREADS once, when numpy loads, so each thread
 count runs in its own child process started with the variables set (``--threads 1,2``).
@@ -66,6 +70,25 @@ def build_models():
     return zoo, np
 
 
+def _tflite_reference(model, sample, onnx_dir: Path, name: str, threads: int):
+    """(run(x) of the TFLite interpreter on the exported model, input layout change) or
+    (None, None) when TFLite's exporter or interpreter is not available."""
+    import numpy as np
+
+    try:
+        from edgefw.commands.bench import TFLiteRunner, tflite_interpreter
+        from exporter.tflite import to_tflite
+
+        path = onnx_dir / f"{name}.tflite"
+        to_tflite(model, path, np.zeros((1,) + sample, np.float32))
+        runner = TFLiteRunner(tflite_interpreter(path, threads), ["x"])
+    except Exception as exc:  # noqa: BLE001 - reported, the other engines still run
+        print(f"TFLite reference unavailable for {name}: {exc}", file=sys.stderr)
+        return None, None
+    nhwc = len(sample) == 3  # to_tflite stores rank-4 inputs NHWC
+    return (lambda x: runner({"x": x})[0]), ((0, 2, 3, 1) if nhwc else None)
+
+
 def measure(names: list[str], threads: int, repeat: int, eager: bool, onnx_dir: Path) -> dict:
     """Everything for one thread count, in this process (numpy must load after
     ``_set_threads``)."""
@@ -86,6 +109,7 @@ def measure(names: list[str], threads: int, repeat: int, eager: bool, onnx_dir: 
     rng = np.random.default_rng(0)
     result = {"threads": threads, "load_before": os.getloadavg(), "rows": [],
               "versions": {"numpy": np.__version__, "onnxruntime": ort.__version__,
+                           "ai-edge-litert": _version("ai-edge-litert"),
                            "python": sys.version.split()[0]}}
     for name in names:
         model, sample = zoo[name]
@@ -93,11 +117,18 @@ def measure(names: list[str], threads: int, repeat: int, eager: bool, onnx_dir: 
         exporter.to_onnx(model, path, example_inputs=np.zeros((1,) + sample, np.float32))
         ours = runtime.InferenceSession(path)  # through the ONNX loader, like any user file
         theirs = onnxruntime_session(path, threads)
+        tflite, tflite_perm = _tflite_reference(model, sample, onnx_dir, name, threads)
         input_name = ours.get_inputs()[0].name
         row = {"model": name}
         for batch, runs in ((1, repeat), (256, max(20, repeat // 50))):
             feed = {input_name: rng.random((batch,) + sample, dtype=np.float32)}
             engines = _engines(ours, theirs, feed)
+            if tflite is not None:
+                x_tflite = feed[input_name] if tflite_perm is None else \
+                    np.ascontiguousarray(feed[input_name].transpose(tflite_perm))
+                engines["tflite"] = _bind(tflite, x_tflite)
+                row[f"max_diff_tflite_b{batch}"] = float(np.max(np.abs(
+                    ours.run(None, feed)[0] - tflite(x_tflite))))
             if name == "mlp" and batch == 1:
                 engines["numpy"] = _bind(_numpy_mlp(model, np), feed[input_name])
             if eager:
@@ -113,6 +144,15 @@ def measure(names: list[str], threads: int, repeat: int, eager: bool, onnx_dir: 
         result["rows"].append(row)
     result["load_after"] = os.getloadavg()
     return result
+
+
+def _version(package: str) -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def _engines(ours, theirs, feed):
@@ -159,33 +199,35 @@ def _in_child(threads: int, args: argparse.Namespace) -> dict:
 
 def report(results: list[dict], command: str) -> str:
     """The Markdown table (and notes) for the README."""
-    lines = [f"`{command}` — {os.cpu_count()} CPUs; onnxruntime "
-             f"{results[0]['versions']['onnxruntime']}, numpy {results[0]['versions']['numpy']}, "
-             f"Python {results[0]['versions']['python']}", ""]
+    versions = results[0]["versions"]
+    lines = [f"`{command}` — {os.cpu_count()} CPUs; onnxruntime {versions['onnxruntime']}, "
+             f"ai-edge-litert {versions.get('ai-edge-litert', '?')}, numpy {versions['numpy']}, "
+             f"Python {versions['python']}", ""]
     for r in results:
         lines.append(f"- {r['threads']} thread(s): load average {_load(r['load_before'])} before, "
                      f"{_load(r['load_after'])} after (1, 5, 15 min)")
-    lines += ["", "Both engines run the same exported `.onnx` file on the same arrays; "
-              "ratio = edgefw p50 / onnxruntime p50 (below 1: edgefw faster); throughput = "
-              "256 / p50. Peak memory: bytes allocated during one edgefw `run()` at batch 256 "
-              "(tracemalloc) + the plan's preallocated buffers.", "",
-              "| model | threads | batch 1 p50 µs edgefw / ort | batch 1 p90 µs edgefw / ort | "
-              "batch 1 ratio (target) | batch 256 ms edgefw / ort | batch 256 items/s edgefw / "
-              "ort | batch 256 ratio (target) | edgefw peak memory, batch 256 |",
+    lines += ["", "edgefw and onnxruntime run the same exported `.onnx` file, the TFLite "
+              "interpreter the same model exported with `exporter.to_tflite`, all on the same "
+              "arrays; ratio = edgefw p50 / p50 of the faster reference (below 1: edgefw "
+              "faster); throughput = 256 / p50. Peak memory: bytes allocated during one edgefw "
+              "`run()` at batch 256 (tracemalloc) + the plan's preallocated buffers.", "",
+              "| model | threads | batch 1 p50 µs edgefw / ort / tflite | batch 1 p90 µs edgefw "
+              "/ ort / tflite | batch 1 ratio (target) | batch 256 ms edgefw / ort / tflite | "
+              "batch 256 items/s edgefw / ort / tflite | batch 256 ratio (target) | edgefw peak "
+              "memory, batch 256 |",
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         for row in r["rows"]:
             one, big = row["b1"], row["b256"]
             t1, t256 = TARGETS[row["model"]]
-            ratio1 = one["edgefw"]["p50"] / one["onnxruntime"]["p50"]
-            ratio256 = big["edgefw"]["p50"] / big["onnxruntime"]["p50"]
+            ratio1 = one["edgefw"]["p50"] / _faster(one)
+            ratio256 = big["edgefw"]["p50"] / _faster(big)
             lines.append(
-                f"| {row['model']} | {r['threads']} | "
-                f"{_us(one['edgefw']['p50'])} / {_us(one['onnxruntime']['p50'])} | "
-                f"{_us(one['edgefw']['p90'])} / {_us(one['onnxruntime']['p90'])} | "
+                f"| {row['model']} | {r['threads']} | {_three(one, 'p50', _us)} | "
+                f"{_three(one, 'p90', _us)} | "
                 f"{ratio1:.2f}x (≤ {t1}x {_mark(ratio1, t1)}) | "
-                f"{big['edgefw']['p50'] * 1e3:.2f} / {big['onnxruntime']['p50'] * 1e3:.2f} | "
-                f"{256 / big['edgefw']['p50']:,.0f} / {256 / big['onnxruntime']['p50']:,.0f} | "
+                f"{_three(big, 'p50', lambda s: f'{s * 1e3:.2f}')} | "
+                f"{_three(big, 'p50', lambda s: f'{256 / s:,.0f}')} | "
                 f"{ratio256:.2f}x (≤ {t256}x {_mark(ratio256, t256)}) | "
                 f"{_kib(row['peak_run_bytes'])} + {_kib(row['plan_buffer_bytes'])} |")
     extras = []
@@ -201,9 +243,27 @@ def report(results: list[dict], command: str) -> str:
     worst = max(max(row["max_diff_b1"], row["max_diff_b256"])
                 for r in results for row in r["rows"])
     lines += ["", f"Outputs agree: max |edgefw - onnxruntime| = {worst:.2g} over all rows."]
+    tflite_diffs = [row[key] for r in results for row in r["rows"]
+                    for key in ("max_diff_tflite_b1", "max_diff_tflite_b256") if key in row]
+    if tflite_diffs:
+        lines.append(f"max |edgefw - TFLite| = {max(tflite_diffs):.2g} over all rows.")
     if extras:
         lines += ["", "Other references measured in the same runs:", *extras]
     return "\n".join(lines)
+
+
+REFERENCES = ("onnxruntime", "tflite")
+
+
+def _faster(stats: dict) -> float:
+    """p50 of the faster reference engine measured in this row."""
+    return min(stats[name]["p50"] for name in REFERENCES if name in stats)
+
+
+def _three(stats: dict, key: str, fmt) -> str:
+    """``edgefw / ort / tflite`` values of one statistic (``–`` where not measured)."""
+    return " / ".join(fmt(stats[name][key]) if name in stats else "–"
+                      for name in ("edgefw", *REFERENCES))
 
 
 def _us(seconds: float) -> str:

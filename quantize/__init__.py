@@ -17,6 +17,10 @@ Public API:
 - :func:`layer_report` -> :class:`QuantizationReport` (per-layer SQNR and max error);
 - :func:`sensitivity` -> :class:`SensitivityReport`; :func:`auto_mixed_precision` ->
   :class:`MixedPrecisionResult`;
+- :func:`compare` -> :class:`ComparisonReport`: every variant (float32, float16, dynamic,
+  static int8, mixed, QAT) measured for accuracy, size, latency and onnxruntime agreement;
+- quantization-aware training: :func:`prepare_qat` (fake-quant nn model), fine-tune with
+  ``fit``, :func:`convert_qat` -> QDQ graph; :func:`save_qat` / :func:`load_qat`;
 - observers (:class:`MinMaxObserver`, :class:`PercentileObserver`,
   :class:`EntropyObserver`, :class:`MSEObserver`) and the scale/zero-point arithmetic
   (:func:`compute_qparams`, :func:`weight_qparams`).
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 from edgefw.errors import QuantizationError
 from quantize.calibration import CalibrationResult, calibrate
+from quantize.compare import ComparisonReport, VariantResult, compare
 from quantize.float16 import convert_float16
 from quantize.mixed_precision import MixedPrecisionResult, auto_mixed_precision
 from quantize.observers import (
@@ -44,12 +49,14 @@ from quantize.ptq import (
     quantize_dynamic,
     quantize_static,
 )
+from quantize.qat import convert_qat, load_qat, prepare_qat, save_qat
 from quantize.qparams import QParams, compute_qparams, weight_qparams
 from quantize.report import LayerError, QuantizationReport, layer_report
 from quantize.sensitivity import LayerSensitivity, SensitivityReport, sensitivity
 
 __all__ = [
     "CalibrationResult",
+    "ComparisonReport",
     "EntropyObserver",
     "HistogramObserver",
     "LayerError",
@@ -63,17 +70,23 @@ __all__ = [
     "QuantizationError",
     "QuantizationReport",
     "SensitivityReport",
+    "VariantResult",
     "auto_mixed_precision",
     "calibrate",
+    "compare",
     "compute_qparams",
     "convert_float16",
+    "convert_qat",
     "layer_report",
+    "load_qat",
     "make_observer",
     "prepare",
+    "prepare_qat",
     "quantization_info",
     "quantize_16x8",
     "quantize_dynamic",
     "quantize_static",
+    "save_qat",
     "sensitivity",
     "weight_qparams",
 ]

@@ -202,6 +202,10 @@ class EntropyObserver(HistogramObserver):
     KL(P || Q) between the clipped histogram P and its quantization Q to the number of
     levels the dtype gives the range (128 per side for two-sided int8, 256 when every value
     has one sign); the range is ``[max(min, -T), min(max, T)]``.
+
+    KL favours thresholds that keep the histogram's spikes sharp, so it clips hard on spiky
+    distributions (ReLU6 outputs with constant channels, MaxPool inputs): measure it
+    (``benchmarks/quantization.py``) before preferring it to min/max or percentile.
     """
 
     def __init__(self, num_bins: int = DEFAULT_BINS, max_candidates: int = 512) -> None:

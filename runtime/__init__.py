@@ -11,7 +11,7 @@ Importing this package needs numpy and ``edgefw.ir`` only — never the autograd
 
 from __future__ import annotations
 
-from runtime.loaders import load_onnx
+from runtime.loaders import load_onnx, load_tflite
 from runtime.planner import ExecutionPlan, PlanStep
 from runtime.profiling import NodeProfile, ProfileReport
 from runtime.providers import available_providers, get_provider, register_provider
@@ -28,6 +28,7 @@ __all__ = [
     "available_providers",
     "get_provider",
     "load_onnx",
+    "load_tflite",
     "register_loader",
     "register_provider",
 ]

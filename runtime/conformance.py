@@ -16,7 +16,11 @@ supported". Outputs are compared as onnx's own runner does (shape, dtype, then
 
 The light models (``onnx/backend/test/data/light``: ResNet-50, DenseNet-121, ...) run on
 the inputs onnx's runner generates for them (``arange(n) / n``) against the outputs shipped
-next to them.
+next to them, then with random weights and inputs against onnxruntime.
+
+    >>> from runtime.conformance import run_node_suite
+    >>> {r.status for r in run_node_suite(["Relu"])}
+    {'passed'}
 """
 
 from __future__ import annotations
@@ -41,8 +45,6 @@ from onnx import numpy_helper
 from runtime.onnx_backend import EdgeFWBackend
 
 # --------------------------------------------------------------------------- exclusions
-#: Node tests of claimed ops that are not expected to pass, each with the reason. Keys are
-#: test names (as in onnx's suite, without the ``_cpu`` suffix) or fnmatch patterns.
 _BFLOAT16 = "bfloat16 tensors: the IR has no bfloat16 dtype"
 _FLOAT8 = "float8 tensors (E4M3FN/E4M3FNUZ/E5M2/E5M2FNUZ/E8M0): the IR has no float8 dtypes"
 _FLOAT4 = "float4 (E2M1) tensors: the IR has no 4-bit float dtype"
@@ -59,6 +61,8 @@ _SCAN = "the function-expanded body uses Scan: control flow (subgraphs) is not s
 _IF = "the function-expanded body uses If: control flow (subgraphs) is not supported"
 _BLOCKED = "blocked quantization (block_size): only per-tensor and per-axis are supported"
 
+#: Node tests of claimed ops that are not expected to pass, each with the reason. Keys are
+#: test names (as in onnx's suite, without the ``_cpu`` suffix) or fnmatch patterns.
 EXCLUSIONS: dict[str, str] = {
     # Element types the IR does not have.
     "test_*BFLOAT16*": _BFLOAT16,

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 #: Command modules, in the order ``edgefw --help`` lists them.
 COMMAND_MODULES = [
+    "edgefw.commands.demo",
     "edgefw.commands.train",
     "edgefw.commands.run",
     "edgefw.commands.inspect",
     "edgefw.commands.bench",
     "edgefw.commands.export",
+    "edgefw.commands.verify",
+    "edgefw.commands.compare",
+    "edgefw.commands.devices",
 ]

@@ -1,7 +1,9 @@
 """``edgefw bench``: latency percentiles, throughput and a per-op profile of a model file,
-optionally against onnxruntime measured in the same process.
+optionally against onnxruntime (.onnx) or the TFLite interpreter (.tflite) measured in the
+same process.
 
     edgefw bench mlp.onnx --batch 1 --threads 1 --compare onnxruntime --profile
+    edgefw bench mlp.tflite --batch 1 --threads 1 --compare tflite
 
 How the measurement is kept honest:
 
@@ -15,11 +17,11 @@ How the measurement is kept honest:
 - the garbage collector is paused while timing (as ``timeit`` does) and the load average
   is printed before and after.
 
-Threads: ``--threads N`` sets onnxruntime's ``intra_op_num_threads`` (``inter_op`` is 1)
-and edgefw's BLAS threads through ``edgefw.set_num_threads`` (or
-``runtime.set_num_threads``) when that API exists, else by calling OpenBLAS's own
-``openblas_set_num_threads`` in the library numpy loaded (what threadpoolctl does); the
-previous count is restored afterwards.
+Threads: ``--threads N`` sets onnxruntime's ``intra_op_num_threads`` (``inter_op`` is 1),
+the TFLite interpreter's ``num_threads`` (XNNPACK's thread pool) and edgefw's BLAS
+threads through ``edgefw.set_num_threads`` (or ``runtime.set_num_threads``) when that API
+exists, else by calling OpenBLAS's own ``openblas_set_num_threads`` in the library numpy
+loaded (what threadpoolctl does); the previous count is restored afterwards.
 Environment variables such as OPENBLAS_NUM_THREADS cannot help here: OpenBLAS reads them
 once, when numpy is imported, before the command line is parsed.
 """
@@ -49,10 +51,11 @@ DEFAULT_SECONDS = 3.0
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "bench", help="measure latency percentiles and throughput (vs onnxruntime)",
+        "bench", help="measure latency percentiles and throughput (vs onnxruntime or TFLite)",
         description="Time a model file on random inputs: p50/p90/p99 latency, throughput, "
-                    "optionally a per-op profile and onnxruntime in the same process.")
-    p.add_argument("model", help="model file (.onnx)")
+                    "optionally a per-op profile and onnxruntime or the TFLite interpreter "
+                    "in the same process.")
+    p.add_argument("model", help="model file (.onnx, .tflite)")
     p.add_argument("--batch", type=int, default=1, help="size of the symbolic batch dim (1)")
     p.add_argument("--dim", action="append", default=[], metavar="SYMBOL=SIZE",
                    help="size of another symbolic dim, e.g. --dim seq=128")
@@ -310,10 +313,74 @@ def _onnxruntime_engine(model: Any, threads: int | None
     return (lambda feed: session.run(None, feed)), note
 
 
+def tflite_interpreter(path: str | os.PathLike, threads: int | None = None) -> Any:
+    """The LiteRT interpreter (``ai_edge_litert``, else ``tflite_runtime``) on ``path`` with
+    its default op resolver, which applies the XNNPACK delegate; ``num_threads = threads``
+    (None: the interpreter's default)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        try:
+            from tflite_runtime.interpreter import Interpreter
+        except ImportError as exc:
+            raise DeviceError(f"the TFLite interpreter needs ai-edge-litert or tflite-runtime "
+                              f"({exc})") from None
+    return Interpreter(model_path=os.fspath(path), num_threads=threads)
+
+
+class TFLiteRunner:
+    """Run a TFLite interpreter on a feed keyed by edgefw's input names (the subgraph's
+    inputs, in order), resizing its inputs when the shapes change."""
+
+    def __init__(self, interpreter: Any, input_names: Sequence[str]) -> None:
+        self.interpreter = interpreter
+        self.inputs = interpreter.get_input_details()
+        self.outputs = interpreter.get_output_details()
+        if len(self.inputs) != len(input_names):
+            raise DeviceError(f"the TFLite interpreter sees {len(self.inputs)} inputs, edgefw "
+                              f"{len(input_names)}")
+        self.names = list(input_names)
+        self.shapes: list[tuple[int, ...]] | None = None
+
+    def __call__(self, feed: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        it = self.interpreter
+        arrays = [feed[name] for name in self.names]
+        shapes = [a.shape for a in arrays]
+        if shapes != self.shapes:
+            for detail, shape in zip(self.inputs, shapes, strict=True):
+                it.resize_tensor_input(detail["index"], list(shape))
+            it.allocate_tensors()
+            self.shapes = shapes
+        for detail, array in zip(self.inputs, arrays, strict=True):
+            it.set_tensor(detail["index"], array)
+        it.invoke()
+        return [it.get_tensor(detail["index"]) for detail in self.outputs]
+
+
+def _tflite_engine(model: Any, threads: int | None
+                   ) -> tuple[Callable[[Mapping[str, np.ndarray]], list], str]:
+    try:
+        runner = TFLiteRunner(tflite_interpreter(model.path, threads),
+                              [v.name for v in model.graph.inputs])
+    except DeviceError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the interpreter raises its own types
+        raise DeviceError(f"the TFLite interpreter cannot open {model.path}: {exc}") from None
+    import importlib.metadata
+
+    try:
+        version = importlib.metadata.version("ai-edge-litert")
+    except importlib.metadata.PackageNotFoundError:
+        version = "(version unknown)"
+    note = (f"ai-edge-litert {version} Interpreter (default resolver: XNNPACK delegate), "
+            f"num_threads={threads if threads is not None else 'its default'}")
+    return runner, note
+
+
 #: name -> (model formats it runs, factory(model, threads) -> (run(feed), description)).
-#: ``tflite`` (the LiteRT interpreter) joins when edgefw reads .tflite files.
 COMPARE_ENGINES: dict[str, tuple[tuple[str, ...], Callable[..., Any]]] = {
     "onnxruntime": (("onnx",), _onnxruntime_engine),
+    "tflite": (("tflite",), _tflite_engine),
 }
 
 
@@ -436,6 +503,8 @@ __all__ = [
     "onnxruntime_session",
     "peak_run_memory",
     "percentile",
+    "tflite_interpreter",
+    "TFLiteRunner",
     "profile_model",
     "register",
     "num_threads",

@@ -1,6 +1,7 @@
 """``edgefw inspect``: what a model file holds, without running it.
 
     edgefw inspect mlp.onnx            # format, inputs/outputs, op histogram, parameters
+    edgefw inspect mlp.tflite          # the same for a .tflite file (+ TFLite op versions)
     edgefw inspect mlp.onnx --json     # the same as one JSON object
     edgefw inspect mlp.onnx --graph    # plus the IR listing, one line per node
 
@@ -21,10 +22,10 @@ METADATA_PREVIEW_CHARS = 120
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "inspect", help="show a model's inputs/outputs, op histogram, parameters and metadata",
-        description="Describe a model file (.onnx): format and producer, inputs and outputs "
-                    "with symbolic dims, op histogram, parameter count and bytes per dtype, "
-                    "file size and metadata.")
-    p.add_argument("model", help="model file (.onnx)")
+        description="Describe a model file (.onnx, .tflite): format and producer, inputs and "
+                    "outputs with symbolic dims, op histogram, parameter count and bytes per "
+                    "dtype, file size and metadata.")
+    p.add_argument("model", help="model file (.onnx, .tflite)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.add_argument("--graph", action="store_true", help="also print the graph, node by node")
     p.set_defaults(func=cmd_inspect)
@@ -98,6 +99,13 @@ def format_description(facts: dict[str, Any]) -> str:
     if "ir_version" in header:
         opsets = ", ".join(f"{d} {v}" for d, v in header["opsets"].items())
         lines.append(f"  ONNX IR version {header['ir_version']}, opset {opsets}")
+    if "tflite_schema_version" in header:
+        codes = ", ".join(f"{op} v{'/'.join(map(str, versions))}"
+                          for op, versions in header["operator_codes"].items())
+        lines.append(f"  TFLite schema version {header['tflite_schema_version']}, "
+                     f"{header['subgraphs']} subgraph(s), {header['operators']} operators, "
+                     f"signatures {header['signatures'] or 'none'}")
+        lines.append(f"  operator codes: {codes}")
     if header.get("producer"):
         lines.append(f"  producer: {header['producer']}")
     lines.append(f"  graph: {facts['graph_name']!r}, {facts['nodes']} nodes")

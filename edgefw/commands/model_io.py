@@ -2,8 +2,8 @@
 reading ``--input`` arrays and making random ones of the right shapes and dtypes.
 
 A model file is read once into a :class:`ModelFile`: the IR graph as the runtime's loader
-made it (``runtime.load_onnx``; ``runtime.load_tflite`` once it exists — a format only needs
-its ``runtime.load_<format>`` function and, optionally, a header reader in
+made it (``runtime.load_onnx``, ``runtime.load_tflite`` — a format only needs its
+``runtime.load_<format>`` function and, optionally, a header reader in
 ``HEADER_READERS``), the format's header facts and the model's metadata. Sessions are then
 built from that graph, so a file is parsed once however many sessions a command opens.
 
@@ -134,9 +134,18 @@ def _read_onnx_header(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return header, {k: _decode_json(v) for k, v in props.items()}
 
 
-#: format -> function(path) -> (header facts, metadata). TFLite adds its own later.
+# ------------------------------------------------------------------------ TFLite header
+def _read_tflite_header(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    from runtime.loaders.tflite_loader import read_tflite_header
+
+    header, metadata = read_tflite_header(path)
+    return header, {k: _decode_json(v) for k, v in metadata.items()}
+
+
+#: format -> function(path) -> (header facts, metadata).
 HEADER_READERS: dict[str, Callable[[Path], tuple[dict[str, Any], dict[str, Any]]]] = {
     "onnx": _read_onnx_header,
+    "tflite": _read_tflite_header,
 }
 
 

@@ -24,10 +24,10 @@ PREVIEW_OPTIONS = {"precision": 4, "threshold": 24, "edgeitems": 3, "max_line_wi
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "run", help="run a model (.onnx) on .npy inputs and print outputs or top-k classes",
+        "run", help="run a model (.onnx, .tflite) on .npy inputs; print outputs or top-k classes",
         description="Run a model file on inputs saved with numpy.save and print each output "
                     "(shape, dtype, a preview) or its top-k classes per row.")
-    p.add_argument("model", help="model file (.onnx)")
+    p.add_argument("model", help="model file (.onnx, .tflite)")
     p.add_argument("--input", "-i", action="append", default=[], metavar="[NAME=]FILE",
                    help="an input array (.npy); NAME= picks the model input, otherwise files "
                         "fill the inputs in order; a .npz gives inputs by their array names. "

@@ -1,9 +1,8 @@
-"""``edgefw train`` and ``edgefw demo``: train zoo models on MNIST / Fashion-MNIST."""
+"""``edgefw train``: train zoo models on MNIST / Fashion-MNIST."""
 
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
@@ -56,41 +55,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """The brief's Keras workflow on the shipped MNIST copy."""
-    import edgefw
-    from edgefw import datasets, nn
-
-    edgefw.manual_seed(args.seed)
-    t0 = time.perf_counter()
-    (x_train, y_train), (x_test, y_test) = datasets.load_mnist()
-    x_train, x_test = x_train / 255.0, x_test / 255.0
-    model = nn.Sequential([
-        nn.Flatten(input_shape=(28, 28)),
-        nn.Dense(128, activation="relu"),
-        nn.Dense(10, activation="softmax"),
-    ])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    model.summary()
-    model.fit(x_train, y_train, epochs=args.epochs, batch_size=32,
-              validation_data=(x_test, y_test), verbose=args.verbose, seed=args.seed)
-    loss, acc = model.evaluate(x_test, y_test, verbose=0)
-    print(f"\nMNIST test accuracy after {args.epochs} epochs: {acc * 100:.2f}% "
-          f"(loss {loss:.4f}); total {time.perf_counter() - t0:.1f} s")
-    if args.out:
-        print(f"saved checkpoint: {edgefw.save(model, args.out)}")
-    return 0
-
-
 def register(sub: argparse._SubParsersAction) -> None:
-    demo = sub.add_parser("demo", help="train the brief's MLP on MNIST and report accuracy")
-    demo.add_argument("--epochs", type=int, default=5)
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--out", help="also save the trained model as a checkpoint")
-    demo.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
-    demo.set_defaults(func=cmd_demo)
-
     train = sub.add_parser("train", help="train a zoo model and save a checkpoint")
     train.add_argument("--model", choices=MODELS, default="mlp")
     train.add_argument("--dataset", choices=DATASETS, default="mnist")

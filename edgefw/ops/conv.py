@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgefw.ir.primitives.conv import conv2d, conv2d_backward
+from edgefw.ir.primitives.conv import conv2d, conv2d_backward, conv2d_with_columns
 from edgefw.ops.function import Function, register
 
 
@@ -20,16 +20,21 @@ class Conv2d(Function):
         dilations: tuple[int, int] = (1, 1),
         group: int = 1,
     ) -> np.ndarray:
-        self.x, self.weight = x, weight
+        self.x, self.weight, self.columns = x, weight, None
         self.conf = dict(strides=strides, pads=pads, dilations=dilations, group=group)
-        return conv2d(x, weight, bias, **self.conf)
+        if not self.needs_input_grad[1]:
+            return conv2d(x, weight, bias, **self.conf)
+        # Keep the im2col columns: the weight gradient reuses them instead of redoing im2col.
+        y, self.columns = conv2d_with_columns(x, weight, bias, **self.conf)
+        return y
 
     def backward(self, g: np.ndarray):
         needs = self.needs_input_grad
         dx, dw, db = conv2d_backward(
             g, self.x, self.weight, need_dx=needs[0], need_dw=needs[1], need_db=True,
-            **self.conf
+            columns=self.columns, **self.conf
         )
+        self.columns = None
         return dx, dw, (db if len(needs) > 2 and needs[2] else None)
 
     def lower(self, e, x, weight, bias=None, strides=(1, 1), pads=(0, 0, 0, 0),

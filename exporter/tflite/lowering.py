@@ -94,9 +94,6 @@ class LoweringContext:
         """The data of a constant input (or None)."""
         return None if value is None else constant_data(value)
 
-    def is_bound(self, value: Value) -> bool:
-        return id(value) in self._tensors
-
     def bind(self, value: Value, tensor: int, perm: Perm | None = None) -> None:
         perm = layout.identity(value.rank or 0) if perm is None else tuple(perm)
         self._tensors.setdefault(id(value), {})[perm] = tensor

@@ -71,8 +71,10 @@ def _explicit_pad(ctx: LoweringContext, tensor: int, x: Value, pads: list[tuple[
     if fill is None:
         ctx.emit("PAD", inputs, [out])
     else:
+        # PADV2 wants its int8 fill value in the tensor's own quantization.
         inputs.append(ctx.model.add_constant(f"{x.name}/pad_value",
-                                             np.asarray(fill, dtype=src.dtype)))
+                                             np.asarray(fill, dtype=src.dtype),
+                                             quantization=src.quantization))
         ctx.emit("PADV2", inputs, [out])
     return out
 
@@ -158,6 +160,8 @@ def _pool(ctx: LoweringContext, node: Node) -> None:
         _check_ceil_mode(ctx, node, x, kernel, strides, pads)
     padding, explicit = _padding(ctx, x, kernel, strides, dilations, pads)
     is_max = node.op_type == "MaxPool"
+    if not is_max and node.attr("count_include_pad") and padding == "SAME":
+        padding, explicit = "VALID", True  # TFLite's SAME averages exclude the padding
     if explicit and not is_max and not node.attr("count_include_pad"):
         raise ctx.fail(f"AveragePool pads {pads} with count_include_pad=0 differ from "
                        "TFLite's SAME padding; only SAME-equivalent pads are exported")

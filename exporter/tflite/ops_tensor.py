@@ -6,7 +6,7 @@ Transpose and Identity write no op: they change which layout the value is record
 NHWC data when its readers are FULLY_CONNECTED ops, which then take their weight columns in
 NHWC order; otherwise the data is transposed back to NCHW first. In int8 graphs these ops
 keep their input's scale (TFLite's kernels copy int8 values); a QuantizeLinear after them
-with other parameters becomes a requantizing QUANTIZE.
+with other parameters becomes a requantization (DEQUANTIZE + QUANTIZE).
 """
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ TFLite stores quantization *on tensors* (int8 data + scale/zero point), the IR a
 - An op whose inputs are all dequantized int8 activations and whose output is only
   quantized again runs as an int8 kernel: it reads the int8 tensors and writes the
   QuantizeLinear's tensor directly (``int8_plan``). Ops TFLite's int8 kernels constrain
-  (SOFTMAX's fixed output scale, pooling and data movement keeping their input's scale)
-  get a QUANTIZE (requantize) after them where the graph's parameters differ.
+  (pooling and data movement keep their input's scale) are requantized after them where
+  the graph's parameters differ; kernels with a fixed output scale (SOFTMAX, LOGISTIC,
+  TANH) are used only when the graph chose that scale.
 - Any other op runs in float between DEQUANTIZE and QUANTIZE: the same arithmetic as the
   QDQ graph, so results agree whatever the quantizer chose.
 - ``uint8`` activations are written as int8 with the zero point moved by -128 (the same
@@ -161,6 +162,9 @@ def weight_tensor(ctx: LoweringContext, value: Value, *, perm: Sequence[int] | N
     if source is None:
         raise ctx.fail(f"operand {value.name!r} must be a constant (or a quantized / "
                        "float16 constant) for this TFLite op")
+    if source.params is not None and source.data.dtype not in (np.int8, np.uint8) \
+            and not keep_quantized:
+        source = WeightSource(source.as_float())  # DEQUANTIZE reads no int32 (biases)
     data = source.data
     pad = 0 if rank is None else rank - data.ndim
     if pad > 0:
@@ -238,7 +242,7 @@ def int8_output(ctx: LoweringContext, plan: Int8Plan, perm: Sequence[int], *,
                 required: QParams | None = None) -> tuple[int, Callable[[], None]]:
     """The tensor an int8 op writes (bound to the QuantizeLinear outputs), and a function
     to call after writing the op. With ``required`` parameters that differ from the
-    graph's, the op writes a temporary tensor that a QUANTIZE then requantizes."""
+    graph's, the op writes a temporary tensor that is then requantized (:func:`requantize`)."""
     value = plan.q_nodes[0].output
     final = ctx.new_tensor(value.name, value, perm, dtype="int8",
                            quantization=plan.out_params.tflite())
@@ -271,7 +275,7 @@ def int8_input(ctx: LoweringContext, plan: Int8Plan, index: int,
 
 def requantized_input(ctx: LoweringContext, plan: Int8Plan, index: int, target: QParams,
                       perm: Sequence[int] | None = None) -> int:
-    """Activation input ``index`` with ``target`` parameters (a QUANTIZE if they differ)."""
+    """Activation input ``index`` with ``target`` parameters (requantized if they differ)."""
     q, params = plan.inputs[index]
     tensor = ctx.get(q, perm)
     if params.same_as(target):
@@ -317,8 +321,10 @@ def int32_bias(ctx: LoweringContext, value: Value | None, input_scale: float,
 def hybrid_weight(node: Node, index: int, activation: int = 0) -> WeightSource | None:
     """Dynamic-range quantization: a float activation with a symmetric int8 weight."""
     x = node.inputs[activation]
-    if activation_source(x) is not None or x.dtype != "float32":
-        return None
+    producer = x.producer
+    if x.dtype != "float32" or (producer is not None
+                                and producer.op_type == "DequantizeLinear"):
+        return None  # a quantized activation (int8, or int16 computed in float)
     return symmetric_int8_weight(node.inputs[index] if index < len(node.inputs) else None)
 
 

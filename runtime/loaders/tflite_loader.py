@@ -13,10 +13,11 @@ How the file maps onto the IR:
   dynamic first dim (``shape_signature`` -1) is the symbol ``"batch"``;
 - constant tensors (non-empty buffers, also buffers stored after the FlatBuffer) become
   constants viewing the file's bytes; quantization parameters become ``Value.quant``;
-- each operator is lowered by a rule (``tflite_ops``: float ops to their ONNX-semantics
-  IR ops, NHWC handled by :mod:`~runtime.loaders.tflite_lowering`; ``tflite_quantized``:
-  int8 ops to edgefw's integer ops with TFLite's fixed-point semantics, dynamic-range ops
-  to ``QDynamicGemm`` / ``QDynamicConv``, QUANTIZE / DEQUANTIZE);
+- each operator is lowered by a rule (``tflite_nn``, ``tflite_elementwise``,
+  ``tflite_tensor``: float ops to their ONNX-semantics IR ops, NHWC handled by
+  :mod:`~runtime.loaders.tflite_lowering`; ``tflite_quantized``: int8 ops to edgefw's
+  integer ops with TFLite's fixed-point semantics, dynamic-range ops to ``QDynamicGemm`` /
+  ``QDynamicConv``, QUANTIZE / DEQUANTIZE);
 - text metadata entries are kept in ``graph.metadata`` (edgefw's own ``"edgefw"`` JSON entry
   is spread into its keys, so ``class_labels`` reach the CLI).
 
@@ -38,8 +39,13 @@ import numpy as np
 
 from edgefw.errors import EdgeFWError, GraphError, ModelFormatError, UnsupportedOpError
 from edgefw.ir import Graph, QuantParams, Value
-from runtime.loaders import tflite_ops, tflite_quantized  # noqa: F401 - rules register
-from runtime.loaders.tflite_lowering import RULES, Lowering, Operator, TensorInfo
+from runtime.loaders import (  # noqa: F401 - the rule modules register on import
+    tflite_elementwise,
+    tflite_nn,
+    tflite_quantized,
+    tflite_tensor,
+)
+from runtime.loaders.tflite_lowering import OPTIONS_TABLES, RULES, Lowering, Operator, TensorInfo
 from runtime.loaders.tflite_schema import (
     BUILTIN_OPERATOR_NAMES,
     PLACEHOLDER_FOR_GREATER_OP_CODES,
@@ -82,6 +88,48 @@ def load_tflite(model: str | os.PathLike | bytes | bytearray | memoryview) -> Gr
         raise type(exc)(f"{label}: {exc}") from exc
     except RecursionError:
         raise ModelFormatError(f"{label}: the model is nested too deeply") from None
+
+
+def read_tflite_header(model: str | os.PathLike | bytes) -> tuple[dict[str, Any], dict[str, str]]:
+    """File-level facts of a ``.tflite`` model without lowering it: ``(header, metadata)``.
+
+    ``header``: schema version, description (the producer), subgraph and operator counts,
+    operator codes with versions, signature keys; ``metadata``: the text metadata entries
+    (edgefw's JSON entry spread into its keys), as :func:`load_tflite` stores them.
+
+    >>> header, metadata = read_tflite_header("tests/fixtures/tflite/mlp_dynamic.tflite")
+    >>> header["operator_codes"]["FULLY_CONNECTED"], metadata["min_runtime_version"]
+    ([12], '2.17.0')
+    """
+    data, label = _read(model)
+    try:
+        reader = _ModelReader(data, label)
+        graph = Graph("header")
+        reader._metadata(graph)
+        metadata = {k: v for k, v in graph.metadata.items()
+                    if k not in ("tflite_schema_version", "description")}
+        versions: dict[str, list[int]] = {}
+        for name, version, custom in reader._operator_codes():
+            key = name or f"CUSTOM:{custom}"
+            versions.setdefault(key, [])
+            if version not in versions[key]:
+                versions[key].append(version)
+        subgraphs = reader.model.tables("subgraphs", limit=1 << 16)
+        header = {
+            "tflite_schema_version": int(reader.model.get("version")),
+            "producer": reader.model.get("description") or None,
+            "subgraphs": len(subgraphs),
+            "operators": sum(len(sg.tables("operators", limit=MAX_OPERATORS))
+                             for sg in subgraphs),
+            "operator_codes": {k: sorted(v) for k, v in sorted(versions.items())},
+            "signatures": [sig.get("signature_key") or "" for sig in
+                           reader.model.tables("signature_defs", limit=1 << 16)],
+        }
+    except EdgeFWError as exc:
+        if str(exc).startswith(label):
+            raise
+        raise type(exc)(f"{label}: {exc}") from exc
+    return header, metadata
 
 
 def supported_builtin_ops() -> list[str]:
@@ -203,7 +251,7 @@ class _ModelReader:
             if not name or raw is None:
                 continue
             try:
-                text = bytes(raw).decode("utf-8")
+                text = bytes(raw).decode("utf-8").rstrip("\x00")  # C strings are padded
             except UnicodeDecodeError:
                 continue  # binary entries (the converter's CONVERSION_METADATA)
             if not text.isprintable():
@@ -247,6 +295,9 @@ class _ModelReader:
                                      "supported)")
         if table.has("sparsity"):
             raise UnsupportedOpError(f"{where} is sparse; edgefw reads dense tensors only")
+        if table.get("external_buffer"):
+            raise UnsupportedOpError(f"{where} keeps its data in an external buffer group, "
+                                     "which edgefw does not read")
         quant = _quantization(table.get("quantization"), shape, where)
         return TensorInfo(index, name, dtype, shape, signature, int(table.get("buffer")), quant)
 
@@ -307,11 +358,13 @@ class _ModelReader:
                                      "runs builtin TFLite ops only")
         inputs = self._operator_tensors(table, "inputs", index, name, tensors, optional=True)
         outputs = self._operator_tensors(table, "outputs", index, name, tensors, optional=False)
-        _, options = table.union("builtin_options")
+        type_code, options = table.union("builtin_options")
         op = Operator(index, name, version, inputs, outputs, options)
-        expected = _options_table(name)
-        if options is not None and expected is not None and options.kind != expected:
-            raise ModelFormatError(f"{op.describe()} carries {options.kind}, not {expected}")
+        expected = OPTIONS_TABLES.get(name)
+        if expected is not None and type_code != 0 and (options is None
+                                                        or options.kind != expected):
+            carried = options.kind if options is not None else f"options type {type_code}"
+            raise ModelFormatError(f"{op.describe()} carries {carried}, not {expected}")
         return op
 
     @staticmethod
@@ -405,12 +458,6 @@ def _quantization(table: Table | None, shape: tuple[int, ...], where: str) -> Qu
     return QuantParams(scale.astype(np.float32), zero_point, axis)
 
 
-def _options_table(name: str) -> str | None:
-    from runtime.loaders.tflite_lowering import OPTIONS_TABLES
-
-    return OPTIONS_TABLES.get(name)
-
-
 def _spread_json(text: str) -> dict[str, str]:
     """edgefw's JSON metadata entry as string values (JSON-encoded where not a string)."""
     try:
@@ -422,4 +469,5 @@ def _spread_json(text: str) -> dict[str, str]:
     return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in facts.items()}
 
 
-__all__ = ["BUILTIN_OPERATOR_NAMES", "MAX_FILE_BYTES", "load_tflite", "supported_builtin_ops"]
+__all__ = ["BUILTIN_OPERATOR_NAMES", "MAX_FILE_BYTES", "load_tflite", "read_tflite_header",
+           "supported_builtin_ops"]

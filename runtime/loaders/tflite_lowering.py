@@ -16,7 +16,7 @@ tensors, and a RESHAPE whose shape is known becomes an IR Reshape with a constan
 Quantized ops (int8/int16 activations with scale and zero point) go, in this order, to an
 integer rule (``@lowers_integer``: TFLite's fixed-point kernels as edgefw's integer ops),
 to the float rule itself when the op only moves data (:data:`DTYPE_GENERIC`: RESHAPE,
-TRANSPOSE, MAX_POOL_2D...: TFLite copies the integers, so does the IR), or else to a *float
+TRANSPOSE, PAD...: TFLite copies the integers, so does the IR), or else to a *float
 island*: the float rule runs on the dequantized inputs and its outputs are quantized with
 the output tensors' parameters (DequantizeLinear -> op -> QuantizeLinear, within one step
 of TFLite's integer kernels).
@@ -48,8 +48,7 @@ QUANTIZED_DTYPES = frozenset({"int8", "uint8", "int16"})
 #: Ops whose float rule is exact on quantized integers (TFLite copies them unchanged).
 DTYPE_GENERIC = frozenset({
     "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "TRANSPOSE", "STRIDED_SLICE", "SLICE", "GATHER",
-    "SPLIT", "SPLIT_V", "PACK", "UNPACK", "TILE", "BROADCAST_TO", "SHAPE", "DEPTH_TO_SPACE",
-    "SPACE_TO_DEPTH", "PAD", "PADV2",
+    "SPLIT", "SPLIT_V", "PACK", "UNPACK", "TILE", "BROADCAST_TO", "SHAPE", "PAD", "PADV2",
 })  # fmt: skip
 
 Rule = Callable[["Lowering", "Operator"], "bool | None"]
@@ -163,6 +162,7 @@ class Lowering:
         # The op being lowered as a float island: its quantized tensors read dequantized.
         self._island: Operator | None = None
         self._dequantized: dict[tuple[int, Perm], Value] = {}
+        self._constants: set[int] = set()  # tensors whose layouts are constants
 
     # ------------------------------------------------------------------ errors
     def _where(self) -> str:
@@ -208,7 +208,7 @@ class Lowering:
             return None
         data = self._constant_data(self.tensor(t))
         if data is not None and self._in_island(t):
-            return dequantize(data, self.tensor(t).quant)
+            return dequantize_array(data, self.tensor(t).quant)
         return data
 
     def require_constant(self, t: int | None, what: str) -> np.ndarray:
@@ -236,13 +236,13 @@ class Lowering:
         return data.tolist()
 
     def rank(self, t: int) -> int:
-        value, _ = self.stored(t)
-        if value.rank is None:
-            raise self.unsupported(f"{self.label(t)} has an unknown rank")
-        return value.rank
+        return len(self.dims(t))
 
     def dims(self, t: int) -> tuple:
         """The logical (file-layout) IR shape of tensor ``t``."""
+        data = self._constant_data(self.tensor(t))
+        if data is not None:
+            return data.shape
         value, perm = self.stored(t)
         if value.shape is None:
             raise self.unsupported(f"{self.label(t)} has an unknown rank")
@@ -253,10 +253,11 @@ class Lowering:
 
     # ------------------------------------------------------------------ values
     def stored(self, t: int) -> tuple[Value, Perm]:
-        """The IR value of tensor ``t`` in the layout it was computed in."""
+        """The IR value of tensor ``t`` in the layout it was computed in (constants: the
+        file's layout)."""
         self._materialize(t)
         layouts = self._values.get(t)
-        if layouts is None:
+        if layouts is None or t in self._constants:
             data = self._constant_data(self.tensor(t))
             if data is None:
                 raise GraphError(f"{self._where()} reads {self.label(t)}, which no earlier "
@@ -275,31 +276,37 @@ class Lowering:
         key = (t, tuple(range(raw.rank or 0)) if perm is None else tuple(perm))
         if key not in self._dequantized:
             quant = raw.quant or _permuted_quant(self.tensor(t).quant, key[1])
+            per_axis = quant.axis is not None
+            scale = quant.scale if per_axis else quant.scale.reshape(())
+            zero = (quant.zero_point if per_axis else quant.zero_point.reshape(())).astype(
+                raw.dtype)
             self._dequantized[key] = self.graph.add_node(
-                "DequantizeLinear", [raw, self.const(quant.scale, f"{raw.name}/scale"),
-                                     self.const(quant.zero_point.astype(raw.dtype),
-                                                f"{raw.name}/zero_point")],
-                {"axis": quant.axis} if quant.axis is not None else None,
+                "DequantizeLinear", [raw, self.const(scale, f"{raw.name}/scale"),
+                                     self.const(zero, f"{raw.name}/zero_point")],
+                {"axis": quant.axis} if per_axis else None,
                 name=f"{raw.name}/dequantize").output
         return self._dequantized[key]
 
     def _raw_value(self, t: int, perm: Sequence[int] | None) -> Value:
         self._materialize(t)
         layouts = self._values.get(t)
-        if layouts is None:
-            data = self._constant_data(self.tensor(t))
-            if data is None:
-                raise GraphError(f"{self._where()} reads {self.label(t)}, which no earlier "
-                                 "operator, graph input or constant defines")
+        data = self._constant_data(self.tensor(t)) if layouts is None or t in self._constants \
+            else None
+        if data is not None:  # a constant: each layout is its own (transposed) constant
             perm = tuple(range(data.ndim)) if perm is None else tuple(perm)
             if sorted(perm) != list(range(data.ndim)):
                 raise self.fail(f"{self.label(t)} has rank {data.ndim}, not {len(perm)}")
-            info = self.tensor(t)
-            value = self.graph.add_constant(info.name or f"tensor_{t}",
-                                            np.transpose(data, perm), copy=False,
-                                            quant=_permuted_quant(info.quant, perm))
-            self._values[t] = {perm: value}
-            return value
+            layouts = self._values.setdefault(t, {})
+            self._constants.add(t)
+            if perm not in layouts:
+                info = self.tensor(t)
+                layouts[perm] = self.graph.add_constant(
+                    info.name or f"tensor_{t}", np.transpose(data, perm), copy=False,
+                    quant=_permuted_quant(info.quant, perm))
+            return layouts[perm]
+        if layouts is None:
+            raise GraphError(f"{self._where()} reads {self.label(t)}, which no earlier "
+                             "operator, graph input or constant defines")
         have_perm, have = next(iter(layouts.items()))
         perm = tuple(range(len(have_perm))) if perm is None else tuple(perm)
         if perm in layouts:
@@ -416,8 +423,8 @@ class Lowering:
     # --------------------------------------------------------------- shortcuts
     def activation(self, field: str = "fused_activation_function") -> str | None:
         """The op's fused activation: None, "RELU", "RELU6", "RELU_N1_TO_1" or "TANH"."""
-        code = self.op.option(field) if self.op is not None else 0
-        name = ACTIVATION_NAMES.get(code)
+        code = self.op.option(field) if self.op is not None else None
+        name = ACTIVATION_NAMES.get(0 if code is None else code)
         if name is None or name == "SIGN_BIT":
             raise self.unsupported(f"fused activation {name or code} is not supported "
                                    "(supported: NONE, RELU, RELU6, RELU_N1_TO_1, TANH)")
@@ -441,7 +448,7 @@ FUSED_META: dict[str, Any] = {"RELU": "Relu", "RELU6": ("Clip", 0.0, 6.0),
                               "RELU_N1_TO_1": ("Clip", -1.0, 1.0), "TANH": "Tanh"}
 
 
-def dequantize(data: np.ndarray, quant: QuantParams) -> np.ndarray:
+def dequantize_array(data: np.ndarray, quant: QuantParams) -> np.ndarray:
     """``(q - zero_point) * scale`` in float32, per channel along ``quant.axis``."""
     shape = [1] * data.ndim
     if quant.axis is not None:
@@ -481,7 +488,7 @@ __all__ = [
     "Operator",
     "Perm",
     "TensorInfo",
-    "dequantize",
+    "dequantize_array",
     "evaluates",
     "inverse_perm",
     "lowers",

@@ -99,7 +99,10 @@ def activation_range(ctx: Lowering, t: int, activation: str | None) -> tuple[int
     scale, zero = np.float32(quant.scale[0]), int(quant.zero_point[0])
 
     def q(real: float) -> int:  # zero_point + TfLiteRound(real / scale), in float32
-        x = float(np.float32(real) / scale)
+        with np.errstate(over="ignore"):
+            x = float(np.float32(real) / scale)
+        if not np.isfinite(x):  # a denormal scale: the limit is beyond the dtype's range
+            return int(info.max) if x > 0 else int(info.min)
         return zero + int(np.sign(x) * np.floor(abs(x) + 0.5))
 
     if activation is None:
@@ -157,21 +160,26 @@ def _integer_conv(ctx: Lowering, op: Operator, depthwise: bool) -> bool:
     lo, hi = activation_range(ctx, y_t, ctx.activation())
     attrs.update(x_zero_point=_zero_point(ctx, x_t), y_zero_point=_zero_point(ctx, y_t),
                  act_min=lo, act_max=hi)
-    inputs = [x, oihw, multiplier, shift, _bias(ctx, b_t, channels, ctx.dtype(x_t))]
+    _bias(ctx, b_t, channels, ctx.dtype(x_t))  # checked; the file's constants are used
+    inputs = [x, ctx.value(w_t, filter_perm), multiplier, shift, _bias_value(ctx, b_t)]
     y = ctx.node("QConv", inputs, attrs, output=y_t, domain=INTEGER_DOMAIN).output
     ctx.define(y_t, y, NCHW)
     return True
 
 
-def _bias(ctx: Lowering, t: int | None, channels: int, x_dtype: str) -> np.ndarray | None:
+def _bias(ctx: Lowering, t: int | None, channels: int, x_dtype: str) -> None:
+    """Check the bias: a constant of ``channels`` int32 values (int64 too for 16x8)."""
     if t is None:
-        return None
+        return
     bias = ctx.require_constant(t, "bias")
     allowed = ("int32", "int64") if x_dtype == "int16" else ("int32",)
     if bias.dtype.name not in allowed or bias.size != channels:
         raise ctx.fail(f"the bias {ctx.label(t)} must be {' or '.join(allowed)} with "
                        f"{channels} values, got {bias.dtype}{list(bias.shape)}")
-    return bias.reshape(channels)
+
+
+def _bias_value(ctx: Lowering, t: int | None) -> Value | None:
+    return None if t is None else ctx.value(t)
 
 
 @lowers_integer("CONV_2D")
@@ -201,7 +209,8 @@ def integer_fully_connected(ctx: Lowering, op: Operator) -> bool:
     attrs = {"x_zero_point": _zero_point(ctx, x_t), "y_zero_point": _zero_point(ctx, y_t),
              "act_min": lo, "act_max": hi}
     x = flatten_for_fully_connected(ctx, op)
-    inputs = [x, weights, multiplier, shift, _bias(ctx, b_t, units, ctx.dtype(x_t))]
+    _bias(ctx, b_t, units, ctx.dtype(x_t))
+    inputs = [x, ctx.value(w_t), multiplier, shift, _bias_value(ctx, b_t)]
     y = ctx.node("QGemm", inputs, attrs, output=y_t, domain=INTEGER_DOMAIN).output
     ctx.define(y_t, y)
     return True
@@ -271,6 +280,21 @@ def integer_max_pool_2d(ctx: Lowering, op: Operator) -> bool:
 @lowers_integer("AVERAGE_POOL_2D")
 def integer_average_pool_2d(ctx: Lowering, op: Operator) -> bool:
     return _integer_pool(ctx, op, "QAveragePool", INTEGER_DOMAIN)
+
+
+@lowers_integer("CONCATENATION")
+def integer_concatenation(ctx: Lowering, op: Operator) -> bool:
+    """Equal parameters everywhere (what TFLite's int8 kernel requires): the integers are
+    concatenated as they are."""
+    from runtime.loaders.tflite_tensor import concatenation
+
+    y_t = op.outputs[0]
+    if ctx.activation() is not None or not all(
+            ctx.is_quantized(t) and ctx.dtype(t) == ctx.dtype(y_t) and _same_params(ctx, t, y_t)
+            for t in op.inputs):
+        return False
+    concatenation(ctx, op)
+    return True
 
 
 @lowers_integer("MEAN")
@@ -344,7 +368,8 @@ def hybrid_fully_connected(ctx: Lowering, op: Operator) -> None:
     w_scale = _hybrid_weights(ctx, op.input(1), weights.shape[0], 0)
     x = flatten_for_fully_connected(ctx, op)
     y_t = op.outputs[0]
-    y = ctx.node("QDynamicGemm", [x, weights, w_scale, _hybrid_bias(ctx, op.input(2))],
+    y = ctx.node("QDynamicGemm", [x, ctx.value(op.input(1)), w_scale,
+                                  _hybrid_bias(ctx, op.input(2))],
                  output=y_t, domain=INTEGER_DOMAIN, meta=_fused(ctx)).output
     ctx.define(y_t, y)
 
@@ -358,7 +383,7 @@ def hybrid_conv(ctx: Lowering, op: Operator, filter_perm: tuple[int, ...],
     if weights.ndim != 4 or ctx.rank(x_t) != 4:
         raise ctx.fail(f"needs a 4-D input and filter, got {ctx.dims(x_t)} and "
                        f"{list(weights.shape)}")
-    oihw = np.ascontiguousarray(np.transpose(weights, filter_perm))
+    oihw = np.transpose(weights, filter_perm)
     channels = oihw.shape[0]
     w_scale = _hybrid_weights(ctx, op.input(1), channels, 3 if depthwise else 0)
     x = ctx.value(x_t, NCHW)
@@ -374,7 +399,8 @@ def hybrid_conv(ctx: Lowering, op: Operator, filter_perm: tuple[int, ...],
     attrs = window_attrs(ctx, op, tuple(x.shape[2:]), oihw.shape[2:])
     attrs["group"] = group
     y_t = op.outputs[0]
-    y = ctx.node("QDynamicConv", [x, oihw, w_scale, _hybrid_bias(ctx, op.input(2))], attrs,
+    y = ctx.node("QDynamicConv", [x, ctx.value(op.input(1), filter_perm), w_scale,
+                                  _hybrid_bias(ctx, op.input(2))], attrs,
                  output=y_t, domain=INTEGER_DOMAIN, meta=_fused(ctx)).output
     ctx.define(y_t, y, NCHW)
 

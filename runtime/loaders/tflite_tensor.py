@@ -55,13 +55,17 @@ def _int64(values: list[int]) -> np.ndarray:
 def reshape(ctx: Lowering, op: Operator) -> None:
     x = ctx.value(op.input(0))
     y_t, shape_t = op.outputs[0], op.input(1)
-    target = ctx.known(shape_t) if shape_t is not None else None
-    if shape_t is None or (target is None and ctx.constant(shape_t) is not None):
-        new_shape = op.option("new_shape")
+    # As TFLite: the shape input when it is a 1-D int32 tensor, else the new_shape option.
+    if shape_t is not None and ctx.tensor(shape_t).dtype == "int32" \
+            and len(ctx.tensor(shape_t).shape) == 1:
+        target = ctx.known(shape_t)
+    else:
+        shape_t, new_shape = None, op.option("new_shape")
         if new_shape is None:
-            raise ctx.fail("has neither a shape input nor new_shape")
+            raise ctx.fail("has neither a 1-D int32 shape input nor new_shape")
         target = [int(d) for d in new_shape]
-    target = target if isinstance(target, list) or target is None else [target]
+    if target is not None and any(isinstance(d, int) and d < -1 for d in target):
+        raise ctx.fail(f"new shape {target} has a dim below -1")
     shape, attrs = _reshape_constant(x.shape, target)
     if shape is None:  # computed at run time: the shape tensor feeds the Reshape
         if shape_t is None:

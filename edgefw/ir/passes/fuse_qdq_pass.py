@@ -55,7 +55,7 @@ import numpy as np
 
 from edgefw.errors import EdgeFWError
 from edgefw.ir.graph import constant_data
-from edgefw.ir.passes.base import Pass, PassResult, single_consumer
+from edgefw.ir.passes.base import Pass, PassResult
 from edgefw.ir.passes.qdq_patterns import (
     QuantizedWeight,
     TensorQuant,

@@ -1,9 +1,9 @@
 """2-D pooling (ONNX ``MaxPool``/``AveragePool``/``GlobalAveragePool``, PyTorch's adaptive
 average pooling) and their gradients, in numpy.
 
-Windows are walked the same way as in :mod:`.conv`: one vectorised operation per kernel tap,
-never a loop over pixels or batch. Windows that tile the input (kernel == stride, no padding,
-LeNet's 2x2/2) read strided views of the input directly; every other case goes through a
+One vectorised operation per kernel tap, never a loop over pixels or batch. Windows that
+tile the input (kernel == stride, no padding, LeNet's 2x2/2) are reduced from strided views
+in the input's own memory order (:mod:`.pool_tiles`); every other case goes through a
 :class:`~.windows.PolyphaseGrid`, where each tap is one contiguous slice. Padding never wins a
 max (it is ``-inf``, or the integer minimum for int8 graphs) and counts toward an average only
 with ``count_include_pad``. ``ceil_mode`` keeps a last partial window when it starts inside
@@ -20,12 +20,21 @@ array([[ 2.5,  4. ],
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from edgefw.errors import DTypeError, ShapeError
+from edgefw.ir.primitives.pool_tiles import (
+    MAX_TILE_TAPS,
+    tile_max,
+    tile_max_backward,
+    tile_max_with_taps,
+    tile_mean,
+    tile_mean_backward,
+)
 from edgefw.ir.primitives.windows import (
     PolyphaseGrid,
     conv_output_hw,
@@ -76,17 +85,29 @@ class _PoolShape:
             and wo * kw <= self.x_shape[3]
         )
 
-    def tap_view(self, x: np.ndarray, i: int, j: int) -> np.ndarray:
-        """Tap (i, j) of every tiled window: a (N, C, out_h, out_w) strided view of ``x``."""
-        (kh, kw), (ho, wo) = self.kernel_hw, self.out_hw
-        return x[:, :, i : i + ho * kh : kh, j : j + wo * kw : kw]
-
     def grid(self) -> PolyphaseGrid:
         return PolyphaseGrid(self.x_shape[2:], self.kernel_hw, self.strides, self.pads,
                              self.dilations, self.out_hw)
 
 
 def _pool_shape(op, x_shape, kernel_hw, strides, pads, dilations, ceil_mode) -> _PoolShape:
+    """The checked pooling geometry; cached, since training asks for the same few shapes
+    thousands of times (the checks cost ~15 us a call)."""
+    try:
+        key = (tuple(x_shape), tuple(kernel_hw), tuple(strides), tuple(pads),
+               tuple(dilations), bool(ceil_mode))
+        return _cached_pool_shape(op, *key)
+    except TypeError:  # unhashable or non-sequence arguments: let the checks say what
+        return _check_pool_shape(op, x_shape, kernel_hw, strides, pads, dilations, ceil_mode)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_pool_shape(op, x_shape, kernel_hw, strides, pads, dilations, ceil_mode):
+    return _check_pool_shape(op, x_shape, kernel_hw, strides, pads, dilations, ceil_mode)
+
+
+def _check_pool_shape(op, x_shape, kernel_hw, strides, pads, dilations, ceil_mode
+                      ) -> _PoolShape:
     x_shape = tuple(int(d) for d in x_shape)
     if len(x_shape) != 4:
         raise ShapeError(f"{op}: input must be 4-D NCHW, got shape {x_shape}")
@@ -160,11 +181,8 @@ def max_pool2d(
     if x.size == 0:
         y = np.zeros(s.out_shape, x.dtype)
         return (y, np.zeros(s.out_shape, _index_dtype(taps))) if return_indices else y
-    if s.tiles_input and not return_indices:  # inference fast path: strided views, no copy
-        y = np.array(s.tap_view(x, 0, 0))
-        for i, j in s.taps[1:]:
-            np.maximum(y, s.tap_view(x, i, j), out=y)
-        return y
+    if s.tiles_input and taps <= MAX_TILE_TAPS:  # strided views of x, no grid copy
+        return tile_max_with_taps(x, s) if return_indices else tile_max(x, s)
     grid = s.grid()
     buf = grid.scatter(x, fill=_lowest(x.dtype))
     block = x.shape[0] * x.shape[1] * grid.hq * grid.wq
@@ -221,11 +239,8 @@ def max_pool2d_backward(
     indices = _check_grad(op, "indices", indices, s.out_shape)
     if indices.dtype.kind not in "iu":
         raise DTypeError(f"{op}: indices must be integer taps from max_pool2d, got {indices.dtype}")
-    if s.tiles_input:
-        dx = np.zeros(s.x_shape, dy.dtype)
-        for tap, (i, j) in enumerate(s.taps):
-            np.multiply(dy, indices == tap, out=s.tap_view(dx, i, j))
-        return dx
+    if s.tiles_input and len(s.taps) <= MAX_TILE_TAPS:
+        return tile_max_backward(dy, indices, s)
     grid = s.grid()
     block = s.x_shape[0] * s.x_shape[1] * grid.hq * grid.wq
     # Junk grid positions carry dy = 0, so whatever tap they match adds nothing.
@@ -306,11 +321,7 @@ def avg_pool2d(
     x = _check_input("avg_pool2d", x, floating_only=True)
     s = _pool_shape("avg_pool2d", x.shape, kernel_hw, strides, pads, (1, 1), ceil_mode)
     if s.tiles_input:
-        y = np.array(s.tap_view(x, 0, 0))
-        for i, j in s.taps[1:]:
-            y += s.tap_view(x, i, j)
-        y *= x.dtype.type(1.0 / len(s.taps))
-        return y
+        return tile_mean(x, s)
     grid = s.grid()
     block = x.shape[0] * x.shape[1] * grid.hq * grid.wq
     buf = grid.scatter(x, name="grid_in")
@@ -343,11 +354,7 @@ def avg_pool2d_backward(
     s = _pool_shape(op, x_shape, kernel_hw, strides, pads, (1, 1), ceil_mode)
     dy = _check_grad(op, "dy", dy, s.out_shape, floating=True)
     if s.tiles_input:
-        dx = np.zeros(s.x_shape, dy.dtype)
-        share = dy * dy.dtype.type(1.0 / len(s.taps))
-        for i, j in s.taps:
-            s.tap_view(dx, i, j)[...] = share
-        return dx
+        return tile_mean_backward(dy, s)
     grid = s.grid()
     block = s.x_shape[0] * s.x_shape[1] * grid.hq * grid.wq
     dy_grid = grid.to_grid(dy * _inverse_divisor(s, count_include_pad, dy.dtype), name="grid_out")

@@ -207,6 +207,8 @@ class AccumulatorRequantizer:
         self._fast = self._fast_constants(float(acc_bound)) if self._narrow else None
         self._by_order: dict[tuple, dict[str, np.ndarray]] = {}
         self._scratch: tuple[np.ndarray, ...] = ()
+        #: How many values the fast path recomputed exactly so far (near-integer quotients).
+        self.exact_fixups = 0
 
     # ---------------------------------------------------------------- exact
     def exact(self, x: np.ndarray, constants: dict[str, np.ndarray] | None = None
@@ -234,18 +236,13 @@ class AccumulatorRequantizer:
             return out
         order = memory_order(acc)
         acc_t = np.ascontiguousarray(acc.transpose(order))
-        out_t = None if out is None else out.transpose(order)
-        direct = out_t is not None and out_t.flags.c_contiguous
-        if not direct:
+        if out is None:
             out_t = np.empty(acc_t.shape, self.dtype)
-        self._fast_path(acc_t, out_t, self._ordered(order, acc.ndim))
-        if direct:
-            return out
-        result = out_t.transpose(np.argsort(order))
-        if out is not None:
-            out[...] = result
-            return out
-        return result
+            self._fast_path(acc_t, out_t, self._ordered(order, acc.ndim))
+            return out_t.transpose(np.argsort(order))
+        # Any layout of ``out`` works: the results are written through a transposed view.
+        self._fast_path(acc_t, out.transpose(order), self._ordered(order, acc.ndim))
+        return out
 
     def _ordered(self, order: tuple[int, ...], ndim: int) -> dict[str, np.ndarray]:
         """Fast-path constants laid out like ``acc.transpose(order)``."""
@@ -310,47 +307,54 @@ class AccumulatorRequantizer:
 
     def _fast_path(self, acc: np.ndarray, out: np.ndarray, c: dict[str, np.ndarray]) -> None:
         """``acc`` and ``out`` C-contiguous, ``c`` laid out like them. Works through
-        cache-sized slabs of the first non-trivial axis: the eight passes then run on
-        data in L2 instead of streaming ~9 bytes per element through memory eight times."""
+        cache-sized slabs of the first non-trivial axis, so that the passes run on data
+        in L2 instead of streaming every temporary through memory; then recomputes the
+        flagged near-integer values exactly."""
+        f = self._fast
         axis = next((a for a, n in enumerate(acc.shape) if n > 1), 0)
         per_index = acc.size // max(acc.shape[axis], 1)
         step = max(1, _SLAB_ELEMENTS // max(per_index, 1))
+        if len(self._scratch) < 3 or self._scratch[0].size < step * per_index \
+                or self._scratch[2].shape != acc.shape:
+            self._scratch = (np.empty(step * per_index, np.float32),
+                             np.empty(step * per_index, np.int32), np.empty(acc.shape, np.bool_))
+        flags = self._scratch[2]
+        names = ("ms", "kp", "threshold", "adjust") if f["negative"] else ("ms", "kp")
         lead = (slice(None),) * axis
         for start in range(0, acc.shape[axis], step):
             part = lead + (slice(start, start + step),)
-            consts = {k: v[part] if v.shape[axis] > 1 else v for k, v in c.items()}
-            self._fast_slab(acc[part], out[part], consts)
+            consts = [c[k][part] if c[k].shape[axis] > 1 else c[k] for k in names]
+            self._fast_slab(acc[part], out[part], flags[part], *consts)
+        raw = out.view(np.uint8)
+        if f["flip_sign"]:
+            np.bitwise_xor(raw, 0x80, out=raw)  # y + 128 -> the int8 bit pattern of y
+        near_integer = np.flatnonzero(flags)
+        if near_integer.size:
+            self.exact_fixups += int(near_integer.size)
+            where = np.unravel_index(near_integer, acc.shape)
+            picked = {name: value[tuple(i if n > 1 else 0 for i, n in
+                                        zip(where, value.shape, strict=True))]
+                      for name, value in c.items() if name in self._constants}
+            out[where] = self.exact(acc[where].astype(np.int64), picked)
 
-    def _fast_slab(self, acc: np.ndarray, out: np.ndarray, c: dict[str, np.ndarray]) -> None:
+    def _fast_slab(self, acc: np.ndarray, out: np.ndarray, flags: np.ndarray, ms: np.ndarray,
+                   kp: np.ndarray, threshold: np.ndarray | None = None,
+                   adjust: np.ndarray | None = None) -> None:
         f = self._fast
         size = acc.size
-        if len(self._scratch) == 0 or self._scratch[0].size < size:
-            self._scratch = (np.empty(size, np.float32), np.empty(size, np.int32),
-                             np.empty(size, np.bool_))
-        w, z, flags = (b[:size].reshape(acc.shape) for b in self._scratch)
-        np.multiply(acc, c["ms"], out=w)
-        np.add(w, c["kp"], out=w)
-        if f["negative"]:
-            np.less(acc, c["threshold"], out=flags)
-            np.subtract(w, c["adjust"], out=w, where=flags)
+        w = self._scratch[0][:size].reshape(acc.shape)
+        z = self._scratch[1][:size].reshape(acc.shape)
+        np.multiply(acc, ms, out=w)
+        np.add(w, kp, out=w)
+        if threshold is not None:
+            np.less(acc, threshold, out=flags)
+            np.subtract(w, adjust, out=w, where=flags)
         np.clip(w, f["lo"], f["hi"], out=w)
         bits = w.view(np.int32)
         np.bitwise_and(bits, (1 << _FRACTION_BITS) - 1, out=z)
         np.less(z, f["window"], out=flags)
         np.right_shift(bits, _FRACTION_BITS, out=z)
-        raw = out.view(np.uint8)
-        np.copyto(raw, z, casting="unsafe")  # keeps the low byte: floor(v) + bias8
-        if f["flip_sign"]:
-            np.bitwise_xor(raw, 0x80, out=raw)  # y + 128 -> the int8 bit pattern of y
-        near_integer = np.flatnonzero(flags)
-        if near_integer.size:
-            where = np.unravel_index(near_integer, acc.shape)
-            picked = {name: value[tuple(i if n > 1 else 0 for i, n in
-                                        zip(where, value.shape, strict=True))]
-                      for name, value in c.items() if name in self._constants}
-            exact = self.exact(acc[where].astype(np.int64), picked)
-            out[where] = exact
-
+        np.copyto(out.view(np.uint8), z, casting="unsafe")  # the low byte: floor(v) + bias8
 
 __all__ = [
     "FAST_PATH_MIN_ELEMENTS",

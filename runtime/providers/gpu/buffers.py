@@ -19,7 +19,13 @@ import numpy as np
 
 from edgefw.errors import DeviceError
 from runtime.providers.gpu.commands import CommandRecorder
-from runtime.providers.gpu.tensor import DeviceConstant, GPUTensor, pack, storage_bytes, unpack
+from runtime.providers.gpu.tensor import (
+    DeviceConstant,
+    GPUTensor,
+    from_words,
+    storage_bytes,
+    to_words,
+)
 
 
 class BufferManager:
@@ -47,9 +53,10 @@ class BufferManager:
 
     def tensor(self, shape: tuple[int, ...], dtype: str = "float32",
                what: str = "a tensor") -> GPUTensor:
-        """A kernel's output tensor (uninitialized)."""
+        """A kernel's output tensor (uninitialized); ``what`` names it for debugging."""
         size = int(np.prod(shape, dtype=np.int64))
-        return GPUTensor(self.buffer(storage_bytes(dtype, size), what), shape, dtype)
+        described = f"a {dtype} tensor of shape {list(shape)}"
+        return GPUTensor(self.buffer(storage_bytes(dtype, size), described), shape, dtype)
 
     def upload(self, words: np.ndarray, what: str = "a constant") -> Any:
         """A new storage buffer holding ``words`` (bytes, padded to whole words)."""
@@ -87,6 +94,11 @@ class BufferManager:
         """A float32 GPUTensor of a constant (uploaded once)."""
         return GPUTensor(self.constant(array, "float32"), array.shape, "float32")
 
+    def word_constant(self, array: np.ndarray, dtype: str) -> GPUTensor:
+        """A GPUTensor of ``dtype`` (float32, int8, uint8) holding a constant."""
+        buf = self.constant(array, f"words:{dtype}", lambda a: to_words(a, dtype))
+        return GPUTensor(buf, np.shape(array), dtype)
+
     def params(self, data: bytes) -> Any:
         """A uniform buffer with a kernel's parameters (made once per plan)."""
         usage = self.gpu.wgpu.BufferUsage.UNIFORM | self.gpu.wgpu.BufferUsage.COPY_DST
@@ -110,10 +122,11 @@ class HostToDevice:
 
     def __call__(self, array: Any) -> GPUTensor:
         array = np.asarray(array)
-        words = pack(array, self._dtype)
+        words = to_words(array, self._dtype)
         tensor = self._tensor
-        if tensor is None or tensor.nbytes != words.nbytes:
-            buf = self._buffers.buffer(words.nbytes, self._what)
+        nbytes = storage_bytes(self._dtype, array.size)
+        if tensor is None or tensor.nbytes != nbytes:
+            buf = self._buffers.buffer(nbytes, self._what)
             tensor = self._tensor = GPUTensor(buf, array.shape, self._dtype)
         elif tensor.shape != array.shape:
             tensor = self._tensor = tensor.view(array.shape)
@@ -122,7 +135,8 @@ class HostToDevice:
         # still pending read this buffer's previous content, submit them first.
         if recorder.pending and self._written_epoch == recorder.epoch:
             recorder.submit()
-        self._buffers.gpu.queue.write_buffer(tensor.buffer, 0, words)
+        if words.size:
+            self._buffers.gpu.queue.write_buffer(tensor.buffer, 0, words)
         self._written_epoch = recorder.epoch
         return tensor
 
@@ -155,7 +169,7 @@ class DeviceToHost:
             raw = self._staging.read_mapped()
         finally:
             self._staging.unmap()
-        return unpack(raw, tensor.dtype, tensor.shape)
+        return from_words(raw, tensor.dtype, tensor.shape)
 
 
 __all__ = ["BufferManager", "DeviceToHost", "HostToDevice"]

@@ -17,10 +17,11 @@ from typing import Any
 
 from edgefw.errors import DeviceError
 
-#: Limits the provider raises from WebGPU's defaults to what the adapter allows, so big
-#: batches fit (the defaults are 128 MiB bindings and 256 MiB buffers).
+#: Limits the provider asks the adapter's best value of instead of WebGPU's defaults, so
+#: big batches fit (the defaults are 128 MiB bindings, 256 MiB buffers, 256-byte offsets).
 _RAISED_LIMITS = ("max-storage-buffer-binding-size", "max-buffer-size",
-                  "max-compute-workgroup-storage-size", "max-storage-buffers-per-shader-stage")
+                  "max-compute-workgroup-storage-size", "max-storage-buffers-per-shader-stage",
+                  "min-storage-buffer-offset-alignment")
 
 #: Limits ``edgefw devices`` shows by default (``--json`` has them all).
 KEY_LIMITS = ("max-buffer-size", "max-storage-buffer-binding-size",

@@ -72,22 +72,23 @@ class GPUKernelEnv:
         if rows <= 1 or (widest * rows <= limit and rows <= cap):
             return [(0, rows)]
         if widest == 0:
-            raise DeviceError(f"{what}: {rows} rows exceed the adapter's dispatch grid and "
-                              "the kernel cannot split them")
+            raise DeviceError(f"{rows} rows exceed the adapter's dispatch grid and the "
+                              f"{what} kernel cannot split them")
         align = self.gpu.offset_alignment
         step = 1
         for b in row_bytes:
             if b > 0:
                 if b % 4:
-                    raise DeviceError(f"{what}: a tensor of {widest * rows} bytes exceeds the "
-                                      f"adapter's {limit}-byte binding limit and its rows "
-                                      "cannot be split on word boundaries")
+                    raise DeviceError(f"a tensor of {widest * rows} bytes exceeds the "
+                                      f"adapter's {limit}-byte binding limit and the {what} "
+                                      "kernel cannot split it on word boundaries")
                 need = align // math.gcd(b, align)
                 step = step * need // math.gcd(step, need)
         count = min(limit // widest, cap) // step * step
         if count == 0:
-            raise DeviceError(f"{what}: one row of {widest} bytes exceeds the adapter's "
-                              f"{limit}-byte storage binding limit")
+            raise DeviceError(f"the {what} kernel cannot split {rows} batch entries of up to "
+                              f"{widest} bytes into chunks that fit the adapter's {limit}-byte "
+                              f"storage binding limit at {align}-byte aligned offsets")
         return [(start, min(count, rows - start)) for start in range(0, rows, count)]
 
     def launch(self, key: Hashable, make_wgsl: Callable[[], str], layout: ParamLayout,

@@ -59,9 +59,7 @@ class GPUExecutionProvider(ExecutionProvider):
     def unsupported_reason(self, node: Node) -> str | None:
         """None when this provider can run ``node``, else a short reason for the
         session's partition summary."""
-        if node.domain not in ("", "ai.onnx"):
-            return f"domain {node.domain!r} has no GPU kernels"
-        spec = find_gpu_kernel(node.op_type)
+        spec = find_gpu_kernel(node.op_type, node.domain)
         if spec is None:
             return "no GPU kernel"
         if node.meta.get("opset") is not None:
@@ -82,7 +80,7 @@ class GPUExecutionProvider(ExecutionProvider):
 
     # ----------------------------------------------------------------- kernels
     def build_kernel(self, ctx: KernelContext) -> Kernel:
-        spec = find_gpu_kernel(ctx.node.op_type)
+        spec = find_gpu_kernel(ctx.node.op_type, ctx.node.domain)
         if spec is None:
             raise UnsupportedOpError(f"the GPU provider has no kernel for {ctx.node.op_type!r}")
         shapes = [t.shape for t in ctx.output_types] + [

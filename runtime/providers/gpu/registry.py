@@ -26,33 +26,35 @@ SupportCheck = Callable[[Node], "str | None"]
 @dataclass(frozen=True)
 class GPUKernelSpec:
     op_type: str
+    domain: str
     build: GPUKernelBuilder
     check: SupportCheck
 
 
-_KERNELS: dict[str, GPUKernelSpec] = {}
+_KERNELS: dict[tuple[str, str], GPUKernelSpec] = {}
 
 
-def gpu_kernel(*op_types: str, check: SupportCheck) -> Callable[[GPUKernelBuilder],
-                                                                 GPUKernelBuilder]:
-    """Register the decorated builder for ``op_types`` (default ONNX domain)."""
+def gpu_kernel(*op_types: str, check: SupportCheck, domain: str = ""
+               ) -> Callable[[GPUKernelBuilder], GPUKernelBuilder]:
+    """Register the decorated builder for ``op_types`` in ``domain`` ("" = ONNX)."""
 
     def register(build: GPUKernelBuilder) -> GPUKernelBuilder:
         for op_type in op_types:
-            if op_type in _KERNELS:
+            if (domain, op_type) in _KERNELS:
                 raise ValueError(f"a GPU kernel for {op_type} is already registered")
-            _KERNELS[op_type] = GPUKernelSpec(op_type, build, check)
+            _KERNELS[(domain, op_type)] = GPUKernelSpec(op_type, domain, build, check)
         return build
 
     return register
 
 
-def find_gpu_kernel(op_type: str) -> GPUKernelSpec | None:
-    return _KERNELS.get(op_type)
+def find_gpu_kernel(op_type: str, domain: str = "") -> GPUKernelSpec | None:
+    return _KERNELS.get(("" if domain == "ai.onnx" else domain, op_type))
 
 
-def gpu_supported_ops() -> list[str]:
-    return sorted(_KERNELS)
+def gpu_supported_ops(domain: str = "") -> list[str]:
+    """Sorted op types with a GPU kernel in ``domain``."""
+    return sorted(op for d, op in _KERNELS if d == domain)
 
 
 # ------------------------------------------------------------------------- shared checks

@@ -1,9 +1,11 @@
 """Tensors that live on the GPU between GPU kernels.
 
-A :class:`GPUTensor` is a storage buffer plus shape and dtype. float32 is stored as is;
-int8 and uint8 (the quantized activations of QDQ graphs) are packed four per 32-bit word,
-little-endian, because WGSL has no 8-bit storage type: element ``i`` is byte ``i % 4`` of
-word ``i // 4``. Views (Reshape, Flatten, Squeeze) share the buffer.
+A :class:`GPUTensor` is a storage buffer plus shape and dtype. WGSL has no 8-bit storage
+type, so every element takes one 32-bit word: float32 as is, int8/uint8 activations (QDQ
+and integer graphs) as i32 — data-movement kernels then copy words whatever the dtype,
+and integer kernels write their outputs without packing races. Weights, which are read
+many times and never written, are packed four int8 per word (:func:`pack_int8`).
+Views (Reshape, Flatten, Squeeze) share the buffer.
 
 A :class:`DeviceConstant` is a constant computed at build time (a DequantizeLinear of int8
 weights, a Constant node): its float buffer is only uploaded if a kernel actually reads
@@ -19,31 +21,40 @@ import numpy as np
 
 from edgefw.errors import DTypeError
 
-#: dtypes a GPU tensor can hold, with their bytes per element.
-ITEMSIZE = {"float32": 4, "int8": 1, "uint8": 1}
+#: dtypes a GPU tensor can hold -> the 32-bit host type of its words.
+WORD_TYPES = {"float32": np.float32, "int8": np.int32, "uint8": np.int32}
+ITEMSIZE = WORD_TYPES  # the dtypes a GPU tensor can hold (kept for the checks' messages)
 
 
 def storage_bytes(dtype: str, size: int) -> int:
-    """Bytes of the buffer holding ``size`` elements: whole 32-bit words, at least one."""
-    return max(4, -(-size * ITEMSIZE[dtype] // 4) * 4)
+    """Bytes of the buffer holding ``size`` elements: one word each, at least one word."""
+    return max(4, 4 * int(size))
 
 
-def pack(array: np.ndarray, dtype: str) -> np.ndarray:
-    """Host array -> the words a GPU buffer holds (int8/uint8 packed four per word)."""
-    if dtype not in ITEMSIZE:
+def to_words(array: np.ndarray, dtype: str) -> np.ndarray:
+    """Host array -> the words a GPU tensor of ``dtype`` holds."""
+    if dtype not in WORD_TYPES:
         raise DTypeError(f"the GPU provider cannot hold {dtype} tensors; it holds "
-                         + ", ".join(ITEMSIZE))
-    flat = np.ascontiguousarray(array, dtype=np.dtype(dtype)).reshape(-1)
-    words = np.zeros(storage_bytes(dtype, flat.size), np.uint8)
-    words[:flat.nbytes] = flat.view(np.uint8)
-    return words
+                         + ", ".join(WORD_TYPES))
+    return np.ascontiguousarray(np.asarray(array).astype(WORD_TYPES[dtype], copy=False))
 
 
-def unpack(raw: Any, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
-    """Bytes read back from a GPU buffer -> a writable host array of ``shape``."""
+def from_words(raw: Any, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Words read back from a GPU buffer -> a host array of ``dtype`` and ``shape``."""
     size = int(np.prod(shape, dtype=np.int64))
-    flat = np.frombuffer(raw, dtype=np.dtype(dtype), count=size)
-    return flat.reshape(shape).copy() if not flat.flags.writeable else flat.reshape(shape)
+    flat = np.frombuffer(raw, dtype=WORD_TYPES[dtype], count=size)
+    return flat.astype(np.dtype(dtype)).reshape(shape)
+
+
+def pack_int8(array: np.ndarray) -> np.ndarray:
+    """int8/uint8 weights packed four per 32-bit word, little-endian: element ``i`` is
+    byte ``i % 4`` of word ``i // 4`` (zero-padded to whole words)."""
+    flat = np.ascontiguousarray(array).reshape(-1)
+    if flat.dtype not in (np.int8, np.uint8):
+        raise DTypeError(f"pack_int8 takes int8 or uint8 weights, got {flat.dtype}")
+    words = np.zeros(max(4, -(-flat.size // 4) * 4), np.uint8)
+    words[:flat.size] = flat.view(np.uint8)
+    return words
 
 
 class GPUTensor:
@@ -99,4 +110,5 @@ class DeviceConstant:
         return f"DeviceConstant({self.dtype}{list(self.shape)})"
 
 
-__all__ = ["ITEMSIZE", "DeviceConstant", "GPUTensor", "pack", "storage_bytes", "unpack"]
+__all__ = ["ITEMSIZE", "WORD_TYPES", "DeviceConstant", "GPUTensor", "from_words", "pack_int8",
+           "storage_bytes", "to_words"]

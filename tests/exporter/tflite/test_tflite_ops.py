@@ -163,6 +163,8 @@ def test_grouped_conv_fails_naming_the_node():
     ("AveragePool", {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}, ["AVERAGE_POOL_2D"]),
     ("AveragePool", {"kernel_shape": [2, 2], "pads": [1, 1, 1, 1], "count_include_pad": 1},
      ["PAD", "AVERAGE_POOL_2D"]),
+    ("AveragePool", {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "count_include_pad": 1},
+     ["PAD", "AVERAGE_POOL_2D"]),  # SAME pads, but the zeros count: explicit PAD
 ])
 def test_pooling(op, attrs, ops):
     check_float(one_node(op, ("batch", 3, 9, 9), attrs=attrs), {"x": rand(2, 3, 9, 9)},

@@ -90,6 +90,22 @@ def test_int8_conv_pool(depthwise, per_channel):
                                rtol=1e-6)
 
 
+@pytest.mark.parametrize("op,attrs,ops", [
+    ("MaxPool", {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 0, 0]},
+     ["PADV2", "MAX_POOL_2D"]),  # the int8 fill value carries the tensor's quantization
+    ("AveragePool", {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "count_include_pad": 1},
+     ["PAD", "AVERAGE_POOL_2D"]),
+    ("AveragePool", {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}, ["AVERAGE_POOL_2D"]),
+])
+def test_int8_pooling_with_padding(op, attrs, ops):
+    g = Graph("pool")
+    x = g.add_input("input", "float32", ("batch", 3, 9, 9))
+    g.set_outputs([g.add_node(op, [x], attrs).output])
+    xs = rand(8, 3, 9, 9)
+    data = check_int8(quantize_static_qdq(g, {"input": xs}), {"input": xs})
+    assert int8_kernels(data) == sorted(ops)
+
+
 def test_int8_fully_connected_and_matmul():
     g = Graph("fc")
     x = g.add_input("input", "float32", ("batch", 6))
@@ -255,3 +271,23 @@ def test_dynamic_range_models(name):
     spread = want.max() - want.min()
     assert np.abs(got - want).max() < 0.02 * spread
     assert np.mean(got.argmax(1) == want.argmax(1)) >= 0.95
+
+
+@pytest.mark.parametrize("mode", ["uint8", "per_tensor", "16x8"])
+def test_real_quantizer_variants(mode):
+    """uint8 activations are written as int8 (zero point - 128: the same real values);
+    int16 activations (16x8) run their ops in float between QUANTIZE/DEQUANTIZE."""
+    quantize = pytest.importorskip("quantize")
+    graph = edgefw.trace(build("lenet"), np.zeros((1, 1, 28, 28), np.float32))
+    x = np.random.default_rng(3).random((16, 1, 28, 28), np.float32)
+    if mode == "16x8":
+        q = quantize.quantize_16x8(graph, x)
+    else:
+        q = quantize.quantize_static(graph, x, per_channel=mode != "per_tensor",
+                                     activation_dtype="uint8" if mode == "uint8" else "int8")
+    data = to_tflite(q)
+    (got,) = run_tflite(data, {"input": x})
+    (want,) = run_edgefw(q, {"input": x}, "basic")  # the QDQ graph's own arithmetic
+    assert lsb_error(got, want, output_scale(q)) <= 1.01  # int16 steps are ~1e-5: float32 noise
+    kernels = int8_kernels(data)
+    assert ("CONV_2D" in kernels) == (mode != "16x8")

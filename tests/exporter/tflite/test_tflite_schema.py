@@ -12,7 +12,7 @@ import pytest
 from edgefw.errors import ModelFormatError
 from exporter.tflite import read_metadata, read_metadata_buffers
 from exporter.tflite.flatbuffer_writer import serialize
-from exporter.tflite.model import TFLiteModel, TensorQuantization
+from exporter.tflite.model import TensorQuantization, TFLiteModel
 from exporter.tflite.schema import (
     ACTIVATIONS,
     BUILTIN_OPERATORS,

@@ -15,6 +15,7 @@ import numpy as np
 
 from edgefw.ir import Graph, Value
 from runtime import InferenceSession
+from tests.runtime.integer import tflite_reference as ref
 
 
 @dataclass
@@ -92,8 +93,9 @@ class QDQBuilder:
 
     def bias(self, b: np.ndarray, scale: np.ndarray) -> tuple[Value, np.ndarray]:
         """int32 bias at ``scale`` (per channel) behind DequantizeLinear."""
-        scale = np.asarray(scale, np.float32)
-        q = np.rint(np.asarray(b, np.float64) / scale).astype(np.int32)
+        b = np.asarray(b, np.float64)
+        scale = np.ascontiguousarray(np.broadcast_to(np.asarray(scale, np.float32), b.shape))
+        q = np.rint(b / scale).astype(np.int32)
         zp = np.zeros(q.shape, np.int32)
         out = self.g.add_node("DequantizeLinear", [q, scale, zp], {"axis": 0},
                               name=self._name("bdq")).output
@@ -104,6 +106,23 @@ class QDQBuilder:
         out = self.qdq(value, q)
         self.g.set_outputs([out])
         return out
+
+
+    def quantized_output(self, value: Value, q: Q) -> Value:
+        """``value -> QuantizeLinear`` as the graph output: the session returns integers."""
+        scale = self.g.add_constant(self._name("s"), np.float32(q.scale))
+        zp = self.g.add_constant(self._name("z"), np.array(q.zero_point, q.dtype))
+        out = self.g.add_node("QuantizeLinear", [value, scale, zp], name=self._name("q")).output
+        self.g.set_outputs([out])
+        return out
+
+
+def multipliers(x_scale: float, w_scale: np.ndarray, y_scale: float) -> tuple[list, list]:
+    """TFLite's per-channel (multiplier, shift) lists, from the test's own reference."""
+    pairs = [ref.quantize_multiplier(float(np.float32(x_scale)) * float(s)
+                                     / float(np.float32(y_scale)))
+             for s in np.asarray(w_scale, np.float32).reshape(-1)]
+    return [m for m, _ in pairs], [s for _, s in pairs]
 
 
 def sessions(graph: Graph) -> tuple[InferenceSession, InferenceSession]:

@@ -125,7 +125,7 @@ def attention(ctx: KernelContext) -> Kernel:
             y = y.transpose(0, 2, 1, 3).reshape(y.shape[0], y.shape[2], -1)
         outputs = (y, present_key, present_value,
                    np.broadcast_to(qk_output, probs.shape).astype(dtype))
-        return outputs[0] if n_outputs == 1 else tuple(np.ascontiguousarray(o)
-                                                       for o in outputs[:n_outputs])
+        # Copies: present_key/value may otherwise be the caller's K/V arrays themselves.
+        return outputs[0] if n_outputs == 1 else tuple(np.array(o) for o in outputs[:n_outputs])
 
     return attention_

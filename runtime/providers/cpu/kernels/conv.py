@@ -3,12 +3,22 @@
 The primitive is the one the autograd forward uses (``edgefw.ir.primitives``); this kernel
 resolves the ONNX attributes once (auto_pad, defaults), maps 1-D onto 2-D, and applies a
 fused activation in place on the primitive's output.
+
+With a static input shape and constant weights (every traced or exported model) the
+kernel builds the convolution's plan (:class:`~edgefw.ir.primitives.conv_plan.ConvPlan`:
+padded buffer, window views, chunks) and the GEMM weights (bias folded in) once, so a run
+is a copy in, one ``copyto`` and one GEMM per chunk, and the activation: at batch 1 the
+per-call argument handling would otherwise cost more than the arithmetic. Batch-1 results
+go straight into the planner's preallocated buffer (batch-minor and NCHW coincide there).
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from edgefw.errors import UnsupportedOpError
 from edgefw.ir.primitives import conv2d
+from edgefw.ir.primitives.conv import ConvPlan, conv_geometry
 from edgefw.ir.schema.dims import resolve_pads
 from runtime.providers.base import Kernel, KernelContext
 from runtime.providers.cpu.kernels.fused_activation import inplace_activation
@@ -71,6 +81,9 @@ def conv(ctx: KernelContext) -> Kernel:
         static_pads = pads_for(ctx, spatial, kernel, strides, dilations)
     if n == 1 and const_w is not None:
         const_w = const_w[:, :, None, :]
+    planned = _planned_conv(ctx, n, group, const_w, const_b, static_pads, activation)
+    if planned is not None:
+        return planned
 
     def conv_(x, w, b=None):
         weight = const_w if const_w is not None else (w if n == 2 else w[:, :, None, :])
@@ -88,6 +101,43 @@ def conv(ctx: KernelContext) -> Kernel:
         return y
 
     return conv_
+
+
+def _planned_conv(ctx: KernelContext, n: int, group: int, const_w, const_b, static_pads,
+                  activation) -> Kernel | None:
+    """The kernel for a static input shape and constant weights, or None."""
+    x_shape = ctx.static_input_shape(0)
+    if x_shape is None or const_w is None or static_pads is None:
+        return None
+    if ctx.has_input(2) and const_b is None:
+        return None
+    dtype = ctx.output_dtype()
+    if dtype.kind != "f" or np.dtype(ctx.input_types[0].dtype) != dtype:
+        return None
+    kernel = list(const_w.shape[2:])
+    strides, dilations = window_params(ctx, kernel[-n:])
+    pads2, st2, dl2, _ = as_2d(static_pads, strides, dilations, kernel[-n:])
+    x4_shape = tuple(x_shape) if n == 2 else (x_shape[0], x_shape[1], 1, x_shape[2])
+    # The kernel's own plan (not the per-thread cache): a session may run in any thread.
+    plan = ConvPlan(conv_geometry("Conv", x4_shape, dtype, const_w.shape, st2, pads2, dl2,
+                                  group), dtype)
+    weight = const_w.astype(dtype, copy=False)
+    bias = None if const_b is None else np.asarray(const_b).astype(dtype, copy=False)
+    if bias is not None and bias.shape != (plan.geometry.out_channels,):
+        return None  # let the general path raise its error at run time
+    weights = plan.prepare_weights(weight, bias)
+    # Batch-minor output equals NCHW at batch 1: write into the planner's buffer.
+    out = ctx.output_buffer() if x4_shape[0] == 1 else None
+    if n == 1 and out is not None:
+        out = out[:, :, None, :]
+
+    def conv_planned(x, w=None, b=None):
+        y = plan.forward(x if n == 2 else x[:, :, None, :], weights, out)
+        if activation is not None:
+            activation(y)
+        return y if n == 2 else y[:, :, 0, :]
+
+    return conv_planned
 
 
 __all__ = ["as_2d", "pads_for", "spatial_rank", "window_params"]

@@ -57,16 +57,21 @@ def channel_sums(w: np.ndarray) -> np.ndarray:
 class FloatCopy:
     """A float copy of an integer input in the input's memory layout, written into a
     buffer reused across runs (a fresh array per run costs page faults on batch-256
-    activations; keeping the layout keeps the copy a straight pass)."""
+    activations; keeping the layout keeps the copy a straight pass). Kernels that work
+    through batch slabs see two shapes per run (full slabs and the last one): both are
+    kept."""
 
     def __init__(self, dtype: np.dtype) -> None:
         self.dtype = np.dtype(dtype)
-        self._buffer: np.ndarray | None = None
+        self._buffers: dict[tuple, np.ndarray] = {}
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        buf = self._buffer
-        if buf is None or buf.shape != x.shape:
-            buf = self._buffer = np.empty_like(x, dtype=self.dtype)
+        key = (x.shape, tuple(np.argsort(x.strides)))
+        buf = self._buffers.get(key)
+        if buf is None:
+            if len(self._buffers) >= 4:
+                self._buffers.clear()
+            buf = self._buffers[key] = np.empty_like(x, dtype=self.dtype)
         np.copyto(buf, x, casting="unsafe")
         return buf
 

@@ -16,7 +16,8 @@ def einsum(ctx: KernelContext) -> Kernel:
     optimize = len(ctx.node.inputs) > 2
 
     def einsum_(*xs):
-        return np.asarray(np.einsum(equation, *xs, optimize=optimize), dtype=dtype)
+        # np.array copies: a one-operand einsum ("ij->ji") returns a view of its input.
+        return np.array(np.einsum(equation, *xs, optimize=optimize), dtype=dtype)
 
     return einsum_
 

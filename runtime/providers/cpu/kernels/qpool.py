@@ -18,7 +18,7 @@ import numpy as np
 
 from edgefw.ir import TensorType, infer_types
 from runtime.providers.base import Kernel, KernelContext
-from runtime.providers.cpu.kernels.conv import pads_for, spatial_rank, window_params
+from runtime.providers.cpu.kernels.conv import pads_for, spatial_rank
 from runtime.providers.cpu.registry import cpu_kernel
 from runtime.providers.cpu.requantize import apply_multiplier, rounding_divide
 
@@ -46,7 +46,7 @@ def qaverage_pool(ctx: KernelContext) -> Kernel:
     shape = ctx.input_shape(0)
     spatial_rank(ctx, "QAveragePool", None if shape is None else len(shape))
     kernel = [int(k) for k in ctx.attr("kernel_shape")]
-    strides, _ = window_params(ctx, kernel)
+    strides = [int(s) for s in (ctx.attr("strides") or [1] * len(kernel))]
     dtype = ctx.output_dtype()
     info = np.iinfo(dtype)
     pool_attrs = {k: v for k, v in ctx.node.attrs.items()

@@ -41,7 +41,7 @@ def depth_to_space(ctx: KernelContext) -> Kernel:
             y = x.reshape(n, c // (b * b), b, b, h, w).transpose(0, 1, 4, 2, 5, 3)
         else:
             y = x.reshape(n, b, b, c // (b * b), h, w).transpose(0, 3, 4, 1, 5, 2)
-        return np.ascontiguousarray(y).reshape(n, c // (b * b), h * b, w * b)
+        return np.array(y).reshape(n, c // (b * b), h * b, w * b)
 
     return depth_to_space_
 
@@ -57,7 +57,7 @@ def space_to_depth(ctx: KernelContext) -> Kernel:
         if h % b or w % b:
             raise ShapeError(f"SpaceToDepth spatial dims {h}x{w} are not divisible by {b}")
         y = x.reshape(n, c, h // b, b, w // b, b).transpose(perm)
-        return np.ascontiguousarray(y).reshape(n, c * b * b, h // b, w // b)
+        return np.array(y).reshape(n, c * b * b, h // b, w // b)
 
     return space_to_depth_
 

@@ -42,9 +42,10 @@ def batch_normalization(ctx: KernelContext, env: GPUKernelEnv) -> Kernel:
     inner = size_of(shape[2:])
     launch = element_launch(
         env, ("batch_norm", "float32"), [("inner", "u32"), ("channels", "u32")], _BINDINGS,
-        "let c = ((p.base + i) / p.inner) % p.channels;\n  y[i] = x[i] * ab[2u * c] + ab[2u * c + 1u];",
+        "let c = ((p.base + i) / p.inner) % p.channels;\n"
+        "  y[i] = x[i] * ab[2u * c] + ab[2u * c + 1u];",
         [Bind.input(0, row_bytes=4), Bind.fixed(ab), Bind.fixed(out.buffer, row_bytes=4)],
-        size_of(shape), dict(inner=inner, channels=shape[1]), what=ctx.node.describe())
+        size_of(shape), dict(inner=inner, channels=shape[1]), what=ctx.node.op_type)
 
     def run(x, *params):
         launch(x)

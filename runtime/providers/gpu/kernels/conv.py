@@ -25,7 +25,6 @@ from runtime.providers.gpu.kernels.common import (
     HEADER,
     host_float,
     known_at_build,
-    size_of,
     static_shape,
 )
 from runtime.providers.gpu.kernels.gemm import column_vectors, weight_operand
@@ -170,7 +169,7 @@ def conv(ctx: KernelContext, env: GPUKernelEnv) -> Kernel:
             ("conv_direct", "float32", weight.kind, act), lambda: _direct_wgsl(weight.kind, act),
             DIRECT_LAYOUT, bindings, lambda start, count: dict(fields, n=count * per_image),
             lambda count: env.grid(-(-count * per_image // WORKGROUP)), rows=g["batch"],
-            what=ctx.node.describe(),
+            what=ctx.node.op_type,
             max_rows=env.gpu.max_groups * env.gpu.max_groups * WORKGROUP // max(per_image, 1))
     else:
         def arrange(w: np.ndarray) -> np.ndarray:  # (Cout, Cin_g, kh, kw) -> (G, K, Ng)
@@ -199,7 +198,7 @@ def conv(ctx: KernelContext, env: GPUKernelEnv) -> Kernel:
             ("gemm", "float32", "im2col", weight.kind, act),
             lambda: gemm_wgsl("im2col", weight.kind, "nchw", act), LAYOUT, bindings,
             lambda start, count: dict(fields, m=count * pix), groups, rows=g["batch"],
-            what=ctx.node.describe(), max_rows=env.gpu.max_groups * TILE_M // max(pix, 1))
+            what=ctx.node.op_type, max_rows=env.gpu.max_groups * TILE_M // max(pix, 1))
 
     def run(x, w=None, b=None):
         launch(x)

@@ -30,7 +30,7 @@ from runtime.providers.gpu.kernels.gemm_core import LAYOUT, TILE_M, gemm_wgsl, t
 from runtime.providers.gpu.launch import Bind, GPUKernelEnv
 from runtime.providers.gpu.pipelines import activation_key
 from runtime.providers.gpu.registry import float_tensors, gpu_kernel
-from runtime.providers.gpu.tensor import pack
+from runtime.providers.gpu.tensor import pack_int8
 
 MAX_BATCH_RANK = 8
 
@@ -57,7 +57,7 @@ def weight_operand(env: GPUKernelEnv, ctx: KernelContext, i: int,
             source.axis is None or source.scale.size == 1 or source.axis == channel_axis):
         kind = str(source.q.dtype)
         buffer = env.buffers.constant(source.q, f"packed:{layout}",
-                                      lambda q: pack(arrange(q), kind))
+                                      lambda q: pack_int8(arrange(q)))
         scale, zero = source.per_channel(channel_axis, channels, ctx.node.describe())
         return WeightOperand(kind, buffer, scale, zero)
     anchor = ctx.const(i) if ctx.const(i) is not None else source.q
@@ -142,7 +142,7 @@ def _gemm_launch(env: GPUKernelEnv, ctx: KernelContext, out, weight: WeightOpera
     zdims, za, zb = batch or ([], [], [])
     z = size_of(zdims) if zdims else 1
     if z > env.gpu.max_groups:
-        raise DeviceError(f"{ctx.node.describe()}: {z} matrices in one batched MatMul exceed "
+        raise DeviceError(f"{z} matrices in one batched MatMul exceed "
                           f"the adapter's grid ({env.gpu.max_groups})")
     bindings = [a_bind, b_bind, Bind.fixed(colscale), Bind.fixed(colbias),
                 Bind.fixed(out.buffer, row_bytes=4 * n if chunk_rows and z == 1 else 0)]
@@ -163,7 +163,7 @@ def _gemm_launch(env: GPUKernelEnv, ctx: KernelContext, out, weight: WeightOpera
 
     launch = env.launch(("gemm", "float32", "rows", weight.kind, act),
                         lambda: gemm_wgsl("rows", weight.kind, "rows", act), LAYOUT, bindings,
-                        params, groups, rows=m, what=ctx.node.describe(),
+                        params, groups, rows=m, what=ctx.node.op_type,
                         max_rows=env.gpu.max_groups * TILE_M)
 
     def run(a, b=None, c=None):

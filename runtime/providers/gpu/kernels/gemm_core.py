@@ -32,6 +32,8 @@ FIELDS = [
     ("cin", "u32"), ("h", "u32"), ("w", "u32"), ("ow", "u32"), ("pix", "u32"),
     ("kh", "u32"), ("kw", "u32"), ("sh", "u32"), ("sw", "u32"), ("pt", "i32"), ("pl", "i32"),
     ("dh", "u32"), ("dw", "u32"), ("cin_g", "u32"), ("cout", "u32"),
+    # integer kernels (QGemm/QConv): zero points and the activation clamp
+    ("x_zero", "i32"), ("y_zero", "i32"), ("act_min", "i32"), ("act_max", "i32"),
 ]
 LAYOUT = ParamLayout(FIELDS)
 
@@ -103,8 +105,8 @@ fn store(z: u32, m: u32, n: u32, v: f32) {
 """
 
 MAIN = """
-var<workgroup> tile_a: array<f32, 1024>;  // [k][m], 16 x 64
-var<workgroup> tile_b: array<f32, 1024>;  // [k][n], 16 x 64
+var<workgroup> tile_a: array<ACC, 1024>;  // [k][m], 16 x 64
+var<workgroup> tile_b: array<ACC, 1024>;  // [k][n], 16 x 64
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -112,18 +114,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let n0 = wid.x * 64u;
   let m0 = wid.y * 64u;
   let z = wid.z;
-  var acc: array<f32, 16>;
+  var acc: array<ACC, 16>;
   for (var k0 = 0u; k0 < p.k; k0 += 16u) {
     for (var r = 0u; r < 4u; r++) {
       let e = t + r * 256u;
       let am = e / 16u;
       let ak = e % 16u;
-      var av = 0.0;
+      var av = ZERO;
       if (m0 + am < p.m && k0 + ak < p.k) { av = load_a(z, m0 + am, k0 + ak); }
       tile_a[ak * 64u + am] = av;
       let bk = e / 64u;
       let bn = e % 64u;
-      var bv = 0.0;
+      var bv = ZERO;
       if (k0 + bk < p.k && n0 + bn < p.n) { bv = load_b(z, k0 + bk, n0 + bn); }
       tile_b[bk * 64u + bn] = bv;
     }
@@ -150,7 +152,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       let n = n0 + lid.x + 16u * j;
       if (m < p.m && n < p.n) {
         let col = z * p.col_z + n;
-        store(z, m, n, act(acc[i * 4u + j] * colscale[col] + colbias[col]));
+        store(z, m, n, EPILOGUE);
       }
     }
   }
@@ -158,9 +160,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 """
 
 
+# Integer variants (QGemm, QConv): x is int8/uint8 held one per word, zero-centred on load
+# (im2col padding is 0 = the zero point); w is int8 packed four per word.
+LOAD_A_ROWS_INT = """
+fn load_a(z: u32, m: u32, k: u32) -> i32 {
+  return a[m * p.sam + k * p.sak] - p.x_zero;
+}
+"""
+
+LOAD_A_IM2COL_INT = LOAD_A_IM2COL.replace("-> f32", "-> i32").replace(
+    "return 0.0;", "return 0;").replace(
+    "return a[((b * p.cin + z * p.cin_g + ci) * p.h + u32(ih)) * p.w + u32(iw)];",
+    "return a[((b * p.cin + z * p.cin_g + ci) * p.h + u32(ih)) * p.w + u32(iw)] - p.x_zero;")
+
+LOAD_B_INT8 = """
+fn load_b(z: u32, k: u32, n: u32) -> i32 {
+  let e = z * p.b_z + k * p.sbk + n * p.sbn;
+  return bitcast<i32>(((bw[e >> 2u] >> ((e & 3u) * 8u)) & 0xffu) << 24u) >> 24u;
+}
+"""
+
+
 def gemm_wgsl(a_kind: str, b_kind: str, store_kind: str, act: tuple) -> str:
-    """The WGSL of one variant: ``a_kind`` "rows"|"im2col", ``b_kind`` "float32"|"int8"|
-    "uint8", ``store_kind`` "rows"|"nchw"."""
+    """The WGSL of one float variant: ``a_kind`` "rows"|"im2col", ``b_kind`` "float32"|
+    "int8"|"uint8", ``store_kind`` "rows"|"nchw"."""
     packed = b_kind in ("int8", "uint8")
     decode = "bitcast<i32>(byte << 24u) >> 24u" if b_kind == "int8" else "byte"
     bindings = [
@@ -173,12 +196,37 @@ def gemm_wgsl(a_kind: str, b_kind: str, store_kind: str, act: tuple) -> str:
     ]
     if packed:
         bindings.append("@group(0) @binding(6) var<storage, read> wzero: array<f32>;")
+    main = MAIN.replace("ACC", "f32").replace("ZERO", "0.0").replace(
+        "EPILOGUE", "act(acc[i * 4u + j] * colscale[col] + colbias[col])")
     return "\n".join([
         LAYOUT.wgsl(), *bindings, _BATCH, activation_wgsl(act),
         LOAD_A_ROWS if a_kind == "rows" else LOAD_A_IM2COL,
         LOAD_B_PACKED.replace("DECODE", decode) if packed else LOAD_B_F32,
         STORE_ROWS if store_kind == "rows" else STORE_NCHW,
-        MAIN,
+        main,
+    ])
+
+
+def integer_gemm_wgsl(a_kind: str, store_kind: str) -> str:
+    """The WGSL of the integer variant (int32 accumulation, TFLite requantization)."""
+    from runtime.providers.gpu.kernels.requantize import REQUANTIZE_WGSL
+
+    bindings = [
+        "@group(0) @binding(0) var<uniform> p: Params;",
+        "@group(0) @binding(1) var<storage, read> a: array<i32>;",
+        "@group(0) @binding(2) var<storage, read> bw: array<u32>;",
+        "@group(0) @binding(3) var<storage, read> requant: array<u32>;",
+        "@group(0) @binding(4) var<storage, read> bias: array<i32>;",
+        "@group(0) @binding(5) var<storage, read_write> c: array<i32>;",
+    ]
+    store = STORE_ROWS if store_kind == "rows" else STORE_NCHW
+    main = MAIN.replace("ACC", "i32").replace("ZERO", "0").replace(
+        "EPILOGUE", "clamp(requantize(col, acc[i * 4u + j] + bias[col]) + p.y_zero, "
+                    "p.act_min, p.act_max)")
+    return "\n".join([
+        LAYOUT.wgsl(), *bindings, REQUANTIZE_WGSL,
+        LOAD_A_ROWS_INT if a_kind == "rows" else LOAD_A_IM2COL_INT, LOAD_B_INT8,
+        store.replace("v: f32", "v: i32"), main,
     ])
 
 
@@ -186,4 +234,5 @@ def tile_groups(m: int, n: int) -> tuple[int, int]:
     return -(-n // TILE_N), -(-m // TILE_M)
 
 
-__all__ = ["FIELDS", "LAYOUT", "TILE_M", "TILE_N", "gemm_wgsl", "tile_groups"]
+__all__ = ["FIELDS", "LAYOUT", "TILE_M", "TILE_N", "gemm_wgsl", "integer_gemm_wgsl",
+           "tile_groups"]

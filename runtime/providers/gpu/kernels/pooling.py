@@ -21,8 +21,8 @@ LAYOUT = ParamLayout([("n", "u32"), ("h", "u32"), ("w", "u32"), ("oh", "u32"), (
                       ("dh", "u32"), ("dw", "u32")])
 
 _MAIN = """
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<ELEM>;
+@group(0) @binding(2) var<storage, read_write> y: array<ELEM>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -49,6 +49,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 """
 
 _MAX = ("var acc = bitcast<f32>(0xff800000u);", "acc = max(acc, v);", "y[i] = acc;")
+_MAX_INT = ("var acc: i32 = -2147483648;", "acc = max(acc, v);", "y[i] = acc;")
 _AVG = ("var acc = 0.0;", "acc += v;", """
   let h0 = i32(oh * p.sh);
   let w0 = i32(ow * p.sw);
@@ -67,7 +68,12 @@ def _window_fn(include_pad: bool) -> str:
 
 
 def _check(node: Node) -> str | None:
-    reason = float_tensors(node)
+    x = node.inputs[0]
+    if node.op_type == "MaxPool" and x.dtype in ("int8", "uint8"):  # integer graphs
+        reason = None if node.outputs[0].dtype == x.dtype and x.shape is not None else \
+            f"MaxPool from {x.dtype} to {node.outputs[0].dtype} unsupported"
+    else:
+        reason = float_tensors(node)
     if reason:
         return reason
     if len(node.outputs) > 1:
@@ -92,12 +98,14 @@ def pool(ctx: KernelContext, env: GPUKernelEnv) -> Kernel:
         x_shape, y_shape = x_shape[:2] + (1,) + x_shape[2:], y_shape[:2] + (1,) + y_shape[2:]
         kernel, strides, dilations, pads = ([1] + kernel, [1] + strides, [1] + dilations,
                                             [(0, 0)] + pads)
-    out = env.buffers.tensor(static_shape(ctx), what=ctx.node.name)
+    dtype = ctx.node.outputs[0].dtype
+    out = env.buffers.tensor(static_shape(ctx), dtype, what=ctx.node.name)
     is_max = ctx.node.op_type == "MaxPool"
+    integer = dtype != "float32"
     include_pad = bool(ctx.attr("count_include_pad")) if not is_max else False
-    init, accumulate, finish = _MAX if is_max else _AVG
+    init, accumulate, finish = (_MAX_INT if integer else _MAX) if is_max else _AVG
     body = _MAIN.replace("INIT", init).replace("ACCUMULATE", accumulate).replace(
-        "FINISH", finish)
+        "FINISH", finish).replace("ELEM", "i32" if integer else "f32")
     extra = "" if is_max else _window_fn(include_pad)
     per_image = y_shape[1] * y_shape[2] * y_shape[3]
     fields = dict(h=x_shape[2], w=x_shape[3], oh=y_shape[2], ow=y_shape[3], kh=kernel[0],
@@ -105,12 +113,13 @@ def pool(ctx: KernelContext, env: GPUKernelEnv) -> Kernel:
                   pb=pads[0][1], pr=pads[1][1], dh=dilations[0], dw=dilations[1])
     x_row = 4 * x_shape[1] * x_shape[2] * x_shape[3]
     launch = env.launch(
-        ("pool", "float32", "max" if is_max else f"avg:{int(include_pad)}"),
+        ("pool", "int32" if integer else "float32",
+         "max" if is_max else f"avg:{int(include_pad)}"),
         lambda: "\n".join([LAYOUT.wgsl(), HEADER, GRID_WGSL, extra, body]), LAYOUT,
         [Bind.input(0, row_bytes=x_row), Bind.fixed(out.buffer, row_bytes=4 * per_image)],
         lambda start, count: dict(fields, n=count * per_image),
         lambda count: env.grid(-(-count * per_image // WORKGROUP)), rows=x_shape[0],
-        what=ctx.node.describe())
+        what=ctx.node.op_type)
 
     def run(x):
         launch(x)

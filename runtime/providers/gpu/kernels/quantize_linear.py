@@ -3,9 +3,9 @@
 - DequantizeLinear of constants (weights, int32 biases) is evaluated once at build time;
   its output is a :class:`DeviceConstant` that Gemm/MatMul/Conv recognise, reading the
   packed int8 weights instead (see ``gemm.weight_operand``).
-- On activations, per tensor: QuantizeLinear writes int8/uint8 packed four per word (each
-  thread packs one word), rounding half to even as ONNX does; DequantizeLinear reads them
-  back as ``(q - zero_point) * scale``. The division in QuantizeLinear is refined by one
+- On activations, per tensor: QuantizeLinear writes int8/uint8 values (one per word),
+  rounding half to even as ONNX does; DequantizeLinear reads them back as
+  ``(q - zero_point) * scale``. The division in QuantizeLinear is refined by one
   residual step so it rounds like the CPU's correctly rounded ``x / scale`` (WGSL allows
   2.5 ulp) — results agree exactly except, rarely, at exact .5 ties (1 LSB).
 """
@@ -73,28 +73,18 @@ def quantize_linear(ctx: KernelContext, env: GPUKernelEnv) -> Kernel:
     lo, hi = _RANGES[dtype]
     scale, zero = _scale_and_zero(ctx)
     out = env.buffers.tensor(shape, dtype, what=ctx.node.name)
-    n = size_of(shape)
-    words = -(-n // 4)
-    body = f"""var word = 0u;
-  for (var j = 0u; j < 4u; j++) {{
-    let e = (p.base + i) * 4u + j;
-    if (e < p.total) {{
-      let v = x[i * 4u + j];
-      let q0 = v / p.scale;
-      let q1 = q0 + fma(-q0, p.scale, v) / p.scale;  // a residual step: correctly rounded
-      let q = clamp(round(q1) + p.zero, {float(lo)}, {float(hi)});
-      word |= (u32(i32(q)) & 0xffu) << (8u * j);
-    }}
-  }}
-  y[i] = word;"""
+    body = f"""let v = x[i];
+  let q0 = v / p.scale;
+  let q1 = q0 + fma(-q0, p.scale, v) / p.scale;  // a residual step: correctly rounded
+  y[i] = i32(clamp(round(q1) + p.zero, {float(lo)}, {float(hi)}));"""
     bindings_wgsl = """
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<u32>;
+@group(0) @binding(2) var<storage, read_write> y: array<i32>;
 """
     launch = element_launch(
-        env, ("quantize", dtype), [("total", "u32"), ("scale", "f32"), ("zero", "f32")],
-        bindings_wgsl, body, [Bind.input(0, row_bytes=16), Bind.fixed(out.buffer, row_bytes=4)],
-        words, dict(total=n, scale=scale, zero=zero), what=ctx.node.describe())
+        env, ("quantize", dtype), [("scale", "f32"), ("zero", "f32")], bindings_wgsl, body,
+        [Bind.input(0, row_bytes=4), Bind.fixed(out.buffer, row_bytes=4)], size_of(shape),
+        dict(scale=scale, zero=zero), what=ctx.node.op_type)
 
     def run(x, *params):
         launch(x)
@@ -117,18 +107,15 @@ def dequantize_linear(ctx: KernelContext, env: GPUKernelEnv) -> Kernel:
     dtype = ctx.node.inputs[0].dtype
     scale, zero = _scale_and_zero(ctx)
     out = env.buffers.tensor(shape, what=ctx.node.name)
-    decode = "bitcast<i32>(byte << 24u) >> 24u" if dtype == "int8" else "i32(byte)"
-    body = f"""let e = p.base + i;
-  let byte = (x[e >> 2u] >> ((e & 3u) * 8u)) & 0xffu;
-  y[i] = f32({decode} - p.zero) * p.scale;"""
     bindings_wgsl = """
-@group(0) @binding(1) var<storage, read> x: array<u32>;
+@group(0) @binding(1) var<storage, read> x: array<i32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 """
     launch = element_launch(
-        env, ("dequantize", dtype), [("zero", "i32"), ("scale", "f32")], bindings_wgsl, body,
-        [Bind.input(0), Bind.fixed(out.buffer, row_bytes=4)], size_of(shape),
-        dict(zero=int(zero), scale=scale), what=ctx.node.describe())
+        env, ("dequantize", dtype), [("zero", "i32"), ("scale", "f32")], bindings_wgsl,
+        "y[i] = f32(x[i] - p.zero) * p.scale;",
+        [Bind.input(0, row_bytes=4), Bind.fixed(out.buffer, row_bytes=4)], size_of(shape),
+        dict(zero=int(zero), scale=scale), what=ctx.node.op_type)
 
     def run(x, *params):
         launch(x)

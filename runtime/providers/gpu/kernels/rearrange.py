@@ -1,4 +1,5 @@
-"""Transpose, Slice, Split, Concat and Expand as strided copies.
+"""Transpose, Slice, Split, Concat and Expand as strided copies of 32-bit words (float32,
+int8 and uint8 tensors alike).
 
 One kernel serves them all: element ``i`` of an iteration shape is read from
 ``src_offset + sum(index * src_strides)`` and written to ``dst_offset + sum(index *
@@ -17,15 +18,16 @@ from edgefw.ir.schema.dims import normalize_axis
 from runtime.providers.base import Kernel, KernelContext
 from runtime.providers.gpu.kernels.common import element_launch, size_of, static_shape
 from runtime.providers.gpu.launch import Bind, GPUKernelEnv, Launch
-from runtime.providers.gpu.registry import float_tensors, gpu_kernel
+from runtime.providers.gpu.registry import gpu_kernel, is_constant
+from runtime.providers.gpu.tensor import WORD_TYPES
 
 MAX_RANK = 8
 FIELDS = [("rank", "u32"), ("src_offset", "i32"), ("dst_offset", "i32"),
           ("dims", f"u32[{MAX_RANK}]"), ("src_strides", f"i32[{MAX_RANK}]"),
           ("dst_strides", f"i32[{MAX_RANK}]")]
 BINDINGS = """
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<u32>;
+@group(0) @binding(2) var<storage, read_write> y: array<u32>;
 """
 BODY = """var rest = i;
   var src = p.src_offset;
@@ -64,17 +66,33 @@ def copy_launch(env: GPUKernelEnv, ctx: KernelContext, dims, src_strides, dst_st
     dims, src_strides, dst_strides = merge_dims(list(dims), list(src_strides),
                                                 list(dst_strides))
     if len(dims) > MAX_RANK:
-        raise UnsupportedOpError(f"{ctx.node.describe()}: a copy over {len(dims)} dims (the "
+        raise UnsupportedOpError(f"a copy over {len(dims)} dims (the "
                                  f"GPU kernel handles {MAX_RANK})")
     return element_launch(
-        env, ("strided_copy", "float32"), FIELDS, BINDINGS, BODY,
+        env, ("strided_copy", "word"), FIELDS, BINDINGS, BODY,
         [Bind.input(arg), Bind.fixed(out_buffer)], size_of(dims),
         dict(rank=len(dims), src_offset=src_offset, dst_offset=dst_offset, dims=dims,
-             src_strides=src_strides, dst_strides=dst_strides), what=ctx.node.describe())
+             src_strides=src_strides, dst_strides=dst_strides), what=ctx.node.op_type)
+
+
+def word_tensors(node: Node, params=()) -> str | None:
+    """Data movement copies 32-bit words: float32, int8 and uint8 tensors alike."""
+    dtype = node.outputs[0].dtype
+    for i, v in enumerate(node.inputs):
+        if v is None or i in params:
+            if v is not None and not is_constant(v):
+                return f"input {i} ({v.name}) is computed at run time; it must be a constant"
+            continue
+        if v.dtype not in WORD_TYPES or v.dtype != dtype:
+            return f"dtype {v.dtype} unsupported ({v.name}; GPU tensors hold " \
+                   + ", ".join(WORD_TYPES) + ")"
+        if v.shape is None:
+            return f"{v.name} has an unknown rank"
+    return None
 
 
 def _rank_check(node: Node, params=()) -> str | None:
-    reason = float_tensors(node, params=params)
+    reason = word_tensors(node, params=params)
     if reason:
         return reason
     if any(len(v.shape) > MAX_RANK for v in node.inputs[:1] + node.outputs if v is not None):
@@ -88,7 +106,7 @@ def transpose(ctx: KernelContext, env: GPUKernelEnv) -> Kernel:
     perm = ctx.attr("perm")
     perm = list(range(len(x_shape)))[::-1] if perm is None else [int(p) for p in perm]
     x_strides = contiguous_strides(x_shape)
-    out = env.buffers.tensor(y_shape, what=ctx.node.name)
+    out = env.buffers.tensor(y_shape, ctx.node.outputs[0].dtype, what=ctx.node.name)
     launch = copy_launch(env, ctx, y_shape, [x_strides[p] for p in perm],
                          contiguous_strides(y_shape), 0, 0, out.buffer)
 
@@ -119,7 +137,7 @@ def slice_(ctx: KernelContext, env: GPUKernelEnv) -> Kernel:
         first, _, step = slice(s, e, int(st)).indices(dim)
         begin[a], step_of[a] = first, step
     offset = sum(b * st for b, st in zip(begin, x_strides, strict=True))
-    out = env.buffers.tensor(y_shape, what=ctx.node.name)
+    out = env.buffers.tensor(y_shape, ctx.node.outputs[0].dtype, what=ctx.node.name)
     launch = copy_launch(env, ctx, y_shape,
                          [st * k for st, k in zip(x_strides, step_of, strict=True)],
                          contiguous_strides(y_shape), offset, 0, out.buffer)
@@ -137,7 +155,7 @@ def expand(ctx: KernelContext, env: GPUKernelEnv) -> Kernel:
     padded = (1,) * (len(y_shape) - len(x_shape)) + tuple(x_shape)
     strides = contiguous_strides(padded)
     src = [0 if d == 1 else s for d, s in zip(padded, strides, strict=True)]
-    out = env.buffers.tensor(y_shape, what=ctx.node.name)
+    out = env.buffers.tensor(y_shape, ctx.node.outputs[0].dtype, what=ctx.node.name)
     launch = copy_launch(env, ctx, y_shape, src, contiguous_strides(y_shape), 0, 0, out.buffer)
 
     def run(x, shape=None):
@@ -155,7 +173,8 @@ def split(ctx: KernelContext, env: GPUKernelEnv) -> Kernel:
     outs, launches, offset = [], [], 0
     for k in range(len(ctx.node.outputs)):
         y_shape = static_shape(ctx, k=k)
-        out = env.buffers.tensor(y_shape, what=ctx.node.outputs[k].name)
+        out = env.buffers.tensor(y_shape, ctx.node.outputs[k].dtype,
+                                 what=ctx.node.outputs[k].name)
         launches.append(copy_launch(env, ctx, y_shape, x_strides, contiguous_strides(y_shape),
                                     offset * x_strides[axis], 0, out.buffer))
         outs.append(out)
@@ -171,7 +190,7 @@ def split(ctx: KernelContext, env: GPUKernelEnv) -> Kernel:
 
 
 def _concat_check(node: Node) -> str | None:
-    reason = float_tensors(node)
+    reason = word_tensors(node)
     if reason:
         return reason
     if any(len(v.shape) > MAX_RANK for v in node.inputs if v is not None):
@@ -184,13 +203,13 @@ def concat(ctx: KernelContext, env: GPUKernelEnv) -> Kernel:
     y_shape = static_shape(ctx)
     axis = normalize_axis(int(ctx.attr("axis")), len(y_shape))
     y_strides = contiguous_strides(y_shape)
-    out = env.buffers.tensor(y_shape, what=ctx.node.name)
+    out = env.buffers.tensor(y_shape, ctx.node.outputs[0].dtype, what=ctx.node.name)
     launches, constants, offset = [], [], 0
     for i in range(ctx.num_inputs):
         x_shape = static_shape(ctx, i)
         data = ctx.const(i)
-        constants.append(None if data is None else env.buffers.float_constant(
-            np.asarray(data, np.float32)))
+        constants.append(None if data is None else env.buffers.word_constant(
+            data, ctx.node.outputs[0].dtype))
         if size_of(x_shape):
             launches.append(copy_launch(env, ctx, x_shape, contiguous_strides(x_shape),
                                         y_strides, 0, offset * y_strides[axis], out.buffer,

@@ -168,7 +168,7 @@ def reduce(ctx: KernelContext, env: GPUKernelEnv) -> Kernel:
         lambda start, count: dict(params, n=count if chunkable else n),
         lambda count: env.grid((count if chunkable else n) if wide
                                else -(-(count if chunkable else n) // WORKGROUP)),
-        rows=n if chunkable else 1, what=ctx.node.describe())
+        rows=n if chunkable else 1, what=ctx.node.op_type)
 
     def run(x, axes_input=None):
         launch(x)

@@ -97,7 +97,7 @@ def row_launch(env: GPUKernelEnv, ctx: KernelContext, key: tuple, body: str, ext
          *[Bind.fixed(b) for _, b in extra_bindings]],
         lambda start, count: dict(rows=rows_in(count), len=length, inner=inner, eps=eps),
         lambda count: env.grid(rows_in(count) if wide else -(-rows_in(count) // WORKGROUP)),
-        rows=rows if chunk else 1, what=ctx.node.describe())
+        rows=rows if chunk else 1, what=ctx.node.op_type)
 
 
 __all__ = ["LAYOUT", "WIDE_FROM", "row_launch"]

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from edgefw.ir import Node
 from runtime.providers.base import Kernel, KernelContext
+from runtime.providers.gpu.kernels.common import element_launch, size_of, static_shape
 from runtime.providers.gpu.launch import Bind, GPUKernelEnv
 from runtime.providers.gpu.pipelines import MATH_WGSL, f32_literal
 from runtime.providers.gpu.registry import float_tensors, gpu_kernel
-from runtime.providers.gpu.kernels.common import element_launch, size_of, static_shape
 
 BINDINGS = """
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -70,7 +70,7 @@ def unary(ctx: KernelContext, env: GPUKernelEnv) -> Kernel:
     launch = element_launch(
         env, ("unary", "float32", expr), [], BINDINGS, f"let v = x[i];\n  y[i] = {expr};",
         [Bind.input(0, row_bytes=4), Bind.fixed(out.buffer, row_bytes=4)], n,
-        extra_wgsl=MATH_WGSL, what=ctx.node.describe())
+        extra_wgsl=MATH_WGSL, what=ctx.node.op_type)
 
     def run(x, *params):
         launch(x)
