@@ -3,7 +3,7 @@ and (with matplotlib) a PNG chart. Files are written atomically.
 
     >>> row = VariantResult("float32", "float32", accuracy=98.1, delta_pp=0.0, agreement=100.0,
     ...                     file_bytes=409_600, size_ratio=1.0)
-    >>> print(ComparisonReport("mlp", 10000, 1000, [row]).to_markdown().splitlines()[2])
+    >>> print(ComparisonReport("mlp", 10000, 1000, [row]).table().splitlines()[2])
     | float32 | 98.10 | +0.00 | 100.00 | 400.0 | 1.00 | - | - | - |
 """
 

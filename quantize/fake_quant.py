@@ -22,7 +22,7 @@ same parameters for the same ranges.
     >>> import edgefw
     >>> x = edgefw.tensor([-1.0, 0.26, 0.5, 3.0], requires_grad=True)
     >>> y = FakeQuantize.apply(x, scale=np.float32(0.1), zero_point=np.int8(0), qmin=-5, qmax=5)
-    >>> y.data.round(2).tolist()
+    >>> [round(v, 2) for v in y.data.tolist()]
     [-0.5, 0.3, 0.5, 0.5]
     >>> y.sum().backward(); x.grad.tolist()
     [0.0, 1.0, 1.0, 0.0]

@@ -104,11 +104,17 @@ class InputContract:
     # --------------------------------------------------------------- conversions
     def normalize(self, pixels: np.ndarray) -> np.ndarray:
         """``(pixels * scale - mean) / std`` in float32; channels last (mean/std per
-        channel)."""
-        x = np.asarray(pixels, np.float32) * np.float32(self.scale)
+        channel). Computed in float64 and, for ``scale = 1/k`` with an integer ``k``, as
+        ``pixels / k``: bit for bit what ``x / 255.0`` gave the model in training."""
+        x = np.asarray(pixels, np.float64)
+        inverse = 1.0 / self.scale if self.scale else 0.0
+        if inverse and abs(inverse - round(inverse)) <= 1e-6 * abs(inverse):
+            x = x / round(inverse)
+        else:
+            x = x * self.scale
         if self.mean != (0.0,) or self.std != (1.0,):
-            x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
-        return x
+            x = (x - np.asarray(self.mean)) / np.asarray(self.std)
+        return x.astype(np.float32)
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
         """Float model-input values -> the input's dtype (integer inputs are quantized,

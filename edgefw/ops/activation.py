@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from edgefw.ir.primitives.elementwise import relu
 from edgefw.ir.primitives.special import erf
 from edgefw.ops.function import Function, SameOpLowering, register
 
@@ -16,7 +17,7 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 @register
 class Relu(SameOpLowering, Function):
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self.out = np.maximum(x, 0)
+        self.out = relu(x) if x.dtype.kind == "f" else np.maximum(x, 0)
         return self.out
 
     def backward(self, g: np.ndarray) -> np.ndarray:

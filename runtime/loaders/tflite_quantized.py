@@ -160,26 +160,24 @@ def _integer_conv(ctx: Lowering, op: Operator, depthwise: bool) -> bool:
     lo, hi = activation_range(ctx, y_t, ctx.activation())
     attrs.update(x_zero_point=_zero_point(ctx, x_t), y_zero_point=_zero_point(ctx, y_t),
                  act_min=lo, act_max=hi)
-    _bias(ctx, b_t, channels, ctx.dtype(x_t))  # checked; the file's constants are used
-    inputs = [x, ctx.value(w_t, filter_perm), multiplier, shift, _bias_value(ctx, b_t)]
+    inputs = [x, ctx.value(w_t, filter_perm), multiplier, shift,
+              _checked_bias(ctx, b_t, channels, ctx.dtype(x_t))]
     y = ctx.node("QConv", inputs, attrs, output=y_t, domain=INTEGER_DOMAIN).output
     ctx.define(y_t, y, NCHW)
     return True
 
 
-def _bias(ctx: Lowering, t: int | None, channels: int, x_dtype: str) -> None:
-    """Check the bias: a constant of ``channels`` int32 values (int64 too for 16x8)."""
+def _checked_bias(ctx: Lowering, t: int | None, channels: int, x_dtype: str) -> Value | None:
+    """The bias after checking it: a constant of ``channels`` int32 values (int64 too for
+    16x8 int16 activations)."""
     if t is None:
-        return
+        return None
     bias = ctx.require_constant(t, "bias")
     allowed = ("int32", "int64") if x_dtype == "int16" else ("int32",)
     if bias.dtype.name not in allowed or bias.size != channels:
         raise ctx.fail(f"the bias {ctx.label(t)} must be {' or '.join(allowed)} with "
                        f"{channels} values, got {bias.dtype}{list(bias.shape)}")
-
-
-def _bias_value(ctx: Lowering, t: int | None) -> Value | None:
-    return None if t is None else ctx.value(t)
+    return ctx.value(t)
 
 
 @lowers_integer("CONV_2D")
@@ -209,8 +207,8 @@ def integer_fully_connected(ctx: Lowering, op: Operator) -> bool:
     attrs = {"x_zero_point": _zero_point(ctx, x_t), "y_zero_point": _zero_point(ctx, y_t),
              "act_min": lo, "act_max": hi}
     x = flatten_for_fully_connected(ctx, op)
-    _bias(ctx, b_t, units, ctx.dtype(x_t))
-    inputs = [x, ctx.value(w_t), multiplier, shift, _bias_value(ctx, b_t)]
+    inputs = [x, ctx.value(w_t), multiplier, shift,
+              _checked_bias(ctx, b_t, units, ctx.dtype(x_t))]
     y = ctx.node("QGemm", inputs, attrs, output=y_t, domain=INTEGER_DOMAIN).output
     ctx.define(y_t, y)
     return True

@@ -156,13 +156,15 @@ def apply_multiplier(x, quantized_multiplier, shift) -> np.ndarray:
 #: Outputs smaller than this take the exact int64 path: the fast path's fixed cost (a
 #: dozen numpy calls) only pays off on big tensors.
 FAST_PATH_MIN_ELEMENTS = 16384
-# The fast path holds 256 + value in float32: in [256, 512) that is fixed point with 15
+# The fast path holds 512 + value in float32: in [512, 1024) that is fixed point with 14
 # fraction bits. Its error budget (in those units) must stay well below half a unit.
-_BINADE = 256.0
-_FRACTION_BITS = 15
+_BINADE = 512.0
+_FRACTION_BITS = 14
 _MAX_ERROR_UNITS = 1 << 11
 # Elements per slab of the fast path: ~1 MiB of float32, so that its buffers stay in L2.
 _SLAB_ELEMENTS = 1 << 18
+# The closed form's constants, in the order of the fast path's stacked table.
+_EXACT_NAMES = ("multiplier", "shift", "offset", "total", "d_pos", "d_neg", "negative_below")
 
 
 def memory_order(a: np.ndarray) -> tuple[int, ...]:
@@ -206,7 +208,9 @@ class AccumulatorRequantizer:
         self._constants = {k: np.ascontiguousarray(v) for k, v in constants.items()}
         self._fast = self._fast_constants(float(acc_bound)) if self._narrow else None
         self._by_order: dict[tuple, dict[str, np.ndarray]] = {}
+        self._slab_cache: dict[tuple, list] = {}
         self._scratch: tuple[np.ndarray, ...] = ()
+        self._flags = np.empty(0, np.bool_)
         #: How many values the fast path recomputed exactly so far (near-integer quotients).
         self.exact_fixups = 0
 
@@ -238,10 +242,11 @@ class AccumulatorRequantizer:
         acc_t = np.ascontiguousarray(acc.transpose(order))
         if out is None:
             out_t = np.empty(acc_t.shape, self.dtype)
-            self._fast_path(acc_t, out_t, self._ordered(order, acc.ndim))
+            self._fast_path(acc_t, out_t, self._ordered(order, acc.ndim), (order, acc_t.shape))
             return out_t.transpose(np.argsort(order))
         # Any layout of ``out`` works: the results are written through a transposed view.
-        self._fast_path(acc_t, out.transpose(order), self._ordered(order, acc.ndim))
+        self._fast_path(acc_t, out.transpose(order), self._ordered(order, acc.ndim),
+                        (order, acc_t.shape))
         return out
 
     def _ordered(self, order: tuple[int, ...], ndim: int) -> dict[str, np.ndarray]:
@@ -253,31 +258,34 @@ class AccumulatorRequantizer:
             for name, value in {**self._constants, **self._fast["arrays"]}.items():
                 full = value.reshape((1,) * (ndim - value.ndim) + value.shape)
                 found[name] = np.ascontiguousarray(full.transpose(order))
+            # Everything the exact recomputation needs, stacked: one gather per call.
+            found["exact_table"] = np.stack([found[k] for k in _EXACT_NAMES])
             self._by_order[key] = found
         return found
 
     # ----------------------------------------------------------------- fast
     def _fast_constants(self, acc_bound: float) -> dict | None:
-        """Float32 constants of ``w = acc * ms + kp = 256 + bias8 + v``, ``v`` the closed
-        form's real quotient plus the zero point (``bias8`` = 128 for int8 makes it
-        non-negative). In [256, 512) a float32's mantissa is ``w - 256`` in fixed point with
-        15 fraction bits, so ``floor(v) + bias8`` is ``bits >> 15`` (low byte) and the
-        fraction ``bits & 0x7FFF`` — read off the float's bits, no conversion pass."""
+        """Float32 constants of ``w = acc * ms + kp = 512 + bias8 + v``, ``v`` the closed
+        form's real quotient plus the zero point (``bias8`` = 256 for int8). In [512, 1024)
+        a float32's mantissa is ``w - 512`` in fixed point with 14 fraction bits, so the low
+        byte of ``bits >> 14`` is ``floor(v)`` as uint8, or as int8's two's complement
+        thanks to the 256, and ``bits & 0x3FFF`` is the fraction: both read off the
+        float's bits, with no conversion pass."""
         if self.dtype not in (np.dtype(np.int8), np.dtype(np.uint8)):
             return None
         c = self._constants
-        bias8 = 128 if self.dtype == np.int8 else 0
+        bias8 = 256 if self.dtype == np.int8 else 0
         lo, hi = self.act_min + bias8, self.act_max + bias8
-        if not 0 <= lo <= hi <= 255:
+        if not 0 <= lo <= hi <= 511:
             return None
         scale = np.ldexp(1.0, -c["total"])  # 2**-S, exact
         ms = c["multiplier"] * scale
         kp_exact = (c["offset"] * c["multiplier"] + c["d_pos"]) * scale \
             + (self.zero_point + bias8 + _BINADE)
         # float32 rounding of ms, kp, the product, the sum and the tie subtraction: each
-        # < 2**-24 relative. Values whose exact w is outside [0, 2 * 512] are off by far
+        # < 2**-24 relative. Values whose exact w is outside [0, 2 * 1024] are off by far
         # less than their distance to the clamp range and clamp right; inside it
-        # |acc * ms| <= 1024 + |kp|.
+        # |acc * ms| <= 2048 + |kp|.
         k_max = float(np.max(np.abs(kp_exact), initial=0.0))
         product = min(acc_bound * float(np.max(ms, initial=0.0)), 4 * _BINADE + k_max)
         error_v = (2 * product + k_max + 4 * _BINADE) * 2.0**-24
@@ -298,48 +306,55 @@ class AccumulatorRequantizer:
                                           limit).astype(np.float32)
         return {
             "arrays": arrays,
-            "negative": needs_negative,
+            "names": tuple(arrays),
             "lo": np.float32(_BINADE + lo + 0.5),
             "hi": np.float32(_BINADE + hi + 0.5),
             "window": 2 * error,
-            "flip_sign": self.dtype == np.int8,
         }
 
-    def _fast_path(self, acc: np.ndarray, out: np.ndarray, c: dict[str, np.ndarray]) -> None:
-        """``acc`` and ``out`` C-contiguous, ``c`` laid out like them. Works through
-        cache-sized slabs of the first non-trivial axis, so that the passes run on data
-        in L2 instead of streaming every temporary through memory; then recomputes the
-        flagged near-integer values exactly."""
-        f = self._fast
-        axis = next((a for a, n in enumerate(acc.shape) if n > 1), 0)
-        per_index = acc.size // max(acc.shape[axis], 1)
-        step = max(1, _SLAB_ELEMENTS // max(per_index, 1))
-        if len(self._scratch) < 3 or self._scratch[0].size < step * per_index \
-                or self._scratch[2].shape != acc.shape:
-            self._scratch = (np.empty(step * per_index, np.float32),
-                             np.empty(step * per_index, np.int32), np.empty(acc.shape, np.bool_))
-        flags = self._scratch[2]
-        names = ("ms", "kp", "threshold", "adjust") if f["negative"] else ("ms", "kp")
-        lead = (slice(None),) * axis
-        for start in range(0, acc.shape[axis], step):
-            part = lead + (slice(start, start + step),)
-            consts = [c[k][part] if c[k].shape[axis] > 1 else c[k] for k in names]
+    def _slabs(self, acc: np.ndarray, c: dict[str, np.ndarray], key: tuple) -> list:
+        """Cache-sized slabs of the first non-trivial axis, each with its constants."""
+        found = self._slab_cache.get(key)
+        if found is None:
+            axis = next((a for a, n in enumerate(acc.shape) if n > 1), 0)
+            per_index = acc.size // max(acc.shape[axis], 1)
+            step = max(1, _SLAB_ELEMENTS // max(per_index, 1))
+            lead = (slice(None),) * axis
+            found = []
+            for start in range(0, acc.shape[axis], step):
+                part = lead + (slice(start, start + step),)
+                found.append((part, [c[k][part] if c[k].shape[axis] > 1 else c[k]
+                                     for k in self._fast["names"]]))
+            self._slab_cache[key] = found
+            size = step * per_index
+            if not self._scratch or self._scratch[0].size < size:
+                self._scratch = (np.empty(size, np.float32), np.empty(size, np.int32))
+        return found
+
+    def _fast_path(self, acc: np.ndarray, out: np.ndarray, c: dict[str, np.ndarray],
+                   key: tuple) -> None:
+        """``acc`` C-contiguous, ``out`` and ``c`` laid out like it. Works through
+        cache-sized slabs, so that the passes run on data in L2 instead of streaming every
+        temporary through memory; then recomputes the flagged near-integers exactly."""
+        slabs = self._slabs(acc, c, key)
+        if self._flags.shape != acc.shape:
+            self._flags = np.empty(acc.shape, np.bool_)
+        flags = self._flags
+        for part, consts in slabs:
             self._fast_slab(acc[part], out[part], flags[part], *consts)
-        raw = out.view(np.uint8)
-        if f["flip_sign"]:
-            np.bitwise_xor(raw, 0x80, out=raw)  # y + 128 -> the int8 bit pattern of y
         near_integer = np.flatnonzero(flags)
         if near_integer.size:
             self.exact_fixups += int(near_integer.size)
             where = np.unravel_index(near_integer, acc.shape)
-            picked = {name: value[tuple(i if n > 1 else 0 for i, n in
-                                        zip(where, value.shape, strict=True))]
-                      for name, value in c.items() if name in self._constants}
-            out[where] = self.exact(acc[where].astype(np.int64), picked)
+            table = c["exact_table"]
+            picked = table[(slice(None),) + tuple(i if n > 1 else 0 for i, n in
+                                                  zip(where, table.shape[1:], strict=True))]
+            constants = dict(zip(_EXACT_NAMES, picked, strict=True))
+            out[where] = self.exact(acc[where].astype(np.int64), constants)
 
     def _fast_slab(self, acc: np.ndarray, out: np.ndarray, flags: np.ndarray, ms: np.ndarray,
-                   kp: np.ndarray, threshold: np.ndarray | None = None,
-                   adjust: np.ndarray | None = None) -> None:
+                   kp: np.ndarray, adjust: np.ndarray | None = None,
+                   threshold: np.ndarray | None = None) -> None:
         f = self._fast
         size = acc.size
         w = self._scratch[0][:size].reshape(acc.shape)
@@ -354,7 +369,7 @@ class AccumulatorRequantizer:
         np.bitwise_and(bits, (1 << _FRACTION_BITS) - 1, out=z)
         np.less(z, f["window"], out=flags)
         np.right_shift(bits, _FRACTION_BITS, out=z)
-        np.copyto(out.view(np.uint8), z, casting="unsafe")  # the low byte: floor(v) + bias8
+        np.copyto(out.view(np.uint8), z, casting="unsafe")  # the low byte: floor(v)
 
 __all__ = [
     "FAST_PATH_MIN_ELEMENTS",

@@ -144,6 +144,12 @@ class Launch:
                     size = min(count * bind.row_bytes, buf.size - offset)
                 else:
                     offset, size = 0, buf.size
+                limit = self._env.gpu.max_binding_bytes
+                if size > limit:
+                    raise DeviceError(f"a tensor of {size / 2**20:.1f} MiB exceeds the "
+                                      f"adapter's {limit / 2**20:.0f} MiB storage binding "
+                                      "limit and this kernel cannot split it; run a smaller "
+                                      "batch or this node on the CPU")
                 entries.append({"binding": slot,
                                 "resource": {"buffer": buf, "offset": offset, "size": size}})
             made.append(device.create_bind_group(layout=self._layout, entries=entries))

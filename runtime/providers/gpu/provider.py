@@ -73,7 +73,22 @@ class GPUExecutionProvider(ExecutionProvider):
                 activation_key(node.meta["fused_activation"])
             except UnsupportedOpError as exc:
                 return str(exc)
-        return spec.check(node)
+        return spec.check(node) or self._too_big(node)
+
+    def _too_big(self, node: Node) -> str | None:
+        """Constants larger than one storage binding (AlexNet's 151 MiB fc6 weight on a
+        128 MiB-binding adapter) stay on the CPU."""
+        from runtime.providers.gpu.kernels.common import known_at_build
+
+        limit = self.context.max_binding_bytes
+        for v in node.inputs:
+            if v is None or not known_at_build(v) or v.shape is None:
+                continue
+            nbytes = 4 * int(np.prod([d if isinstance(d, int) else 1 for d in v.shape]))
+            if nbytes > limit:
+                return (f"constant {v.name} ({nbytes / 2**20:.0f} MiB) exceeds the adapter's "
+                        f"{limit / 2**20:.0f} MiB storage binding limit")
+        return None
 
     def supported_ops(self) -> list[str]:
         return gpu_supported_ops()

@@ -268,3 +268,29 @@ def test_symmetric_hybrid_kernels_are_refused(build, message):
     with pytest.raises(UnsupportedOpError, match=message) as info:
         runtime.load_tflite(build().build())
     assert "operator #0" in str(info.value)
+
+
+def test_16x8_conv_and_add():
+    """int16 activations with int8 weights ("16x8"): CONV_2D with an int64 bias on the
+    integer kernel (exact), ADD of int16 tensors as a float island."""
+    b = TFLiteBuilder()
+    x = b.input("x", "int16", [1, 6, 6, 3], signature=[-1, 6, 6, 3], scale=0.001)
+    scales = RNG.uniform(0.002, 0.01, 4).astype(np.float32)
+    wt = b.const("w", q_weights(4, 3, 3, 3), scale=scales)
+    bias = b.const("b", RNG.integers(-20000, 20000, 4).astype(np.int64), scale=scales * 0.001)
+    y = b.tensor("y", "int16", [1, 6, 6, 4], scale=0.0005)
+    b.op("CONV_2D", [x, wt, bias], [y], options("Conv2DOptions", padding=0, strideW=1,
+                                                strideH=1, fusedActivationFunction=1),
+         version=4)
+    z = b.tensor("z", "int16", [1, 6, 6, 4], scale=0.0007)
+    b.op("ADD", [y, y], [z], options("AddOptions"), version=3)
+    b.output(y)
+    b.output(z)
+    data = b.build()
+    x16 = RNG.integers(-3000, 3000, (2, 6, 6, 3)).astype(np.int16)
+    session = runtime.InferenceSession(data)
+    ours = session.run(None, {"x": x16})
+    conv_steps = assert_matches(ours[:1], litert(data, [x16])[:1], int_steps=0)
+    assert conv_steps == 0
+    assert_matches(ours, litert(data, [x16]), int_steps=1)
+    assert any(n.op_type == "QConv" for n in session.graph.nodes)

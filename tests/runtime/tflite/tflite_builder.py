@@ -4,7 +4,7 @@ ai-edge-litert ships (``schema_py_generated``), and LiteRT's interpreter as the 
     >>> b = TFLiteBuilder()
     >>> x = b.input("x", "float32", [2, 3])
     >>> y = b.tensor("y", "float32", [2, 3])
-    >>> b.op("RELU", [x], [y])
+    >>> _ = b.op("RELU", [x], [y])
     >>> b.output(y)
     >>> data = b.build()
     >>> data[4:8]

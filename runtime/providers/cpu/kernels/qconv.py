@@ -4,14 +4,19 @@
 act_max)``, where the sum runs over the taps inside the image (padding is the real value
 0, i.e. ``x_zp``).
 
-How: the float convolution primitive runs on the raw integer values held in float32
+How: the float convolution machinery runs on the raw integer values held in float32
 (exact: see ``integer_common``), with zero padding. That differs from the sum above by
 ``x_zp * (sum of the in-image taps of w[c])`` — a map over (channel, output pixel) that does
 not depend on the input, computed once per input size and folded, with the bias, into the
-requantizer's per-position offset. So the input is converted once (int8 -> float32, no
-zero-point pass), the conv is the float path's, and bias, zero points, activation clamp
-and rounding all happen in the requantizer's single epilogue. int16 inputs (16x8)
-accumulate in float64 and use TFLite's int64 multiply.
+requantizer's per-position offset. Bias, zero points, activation clamp and rounding then
+all happen in the requantizer's single epilogue. int16 inputs (16x8) accumulate in float64
+and use TFLite's int64 multiply.
+
+With a static input shape the kernel builds the float Conv kernel's
+:class:`~edgefw.ir.primitives.conv_plan.ConvPlan` once (padded buffer, im2col views, GEMM
+weights) and reuses one accumulator buffer; the int8 input is converted while it is copied
+into the padded buffer. Results are stored batch-minor, ``(C, H, W, N)`` in memory, the
+plan's own layout, so consecutive integer convs pass tensors without transposing copies.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgefw.ir.primitives import conv2d
+from edgefw.ir.primitives.conv import ConvPlan, conv_geometry
 from runtime.providers.base import Kernel, KernelContext
 from runtime.providers.cpu.kernels.conv import as_2d, pads_for, spatial_rank, window_params
 from runtime.providers.cpu.kernels.integer_common import (
@@ -31,8 +37,9 @@ from runtime.providers.cpu.kernels.integer_common import (
 from runtime.providers.cpu.registry import cpu_kernel
 from runtime.providers.cpu.requantize import AccumulatorRequantizer
 
-#: Accumulator elements per conv call: the batch is cut into slabs of about this size.
-SLAB_ELEMENTS = 1 << 20
+#: Accumulator elements per conv call (1 MiB of float32): the batch is cut into slabs of
+#: about this size, so each slab's accumulators are requantized while still in cache.
+SLAB_ELEMENTS = 1 << 18
 
 
 @cpu_kernel("QConv", domain="edgefw")
@@ -50,16 +57,15 @@ def qconv(ctx: KernelContext) -> Kernel:
     kernel = [int(k) for k in w_q.shape[2:]]
     channels = w_q.shape[0]
     strides, dilations = window_params(ctx, kernel)
+    out_dtype = ctx.output_dtype()
 
     _, abs_sums = channel_sums(w_q)
     bound = float(abs_sums.max(initial=0)) * magnitude(x_dtype)
     acc_dtype = exact_float_dtype(bound, ctx, prefer64=wide)
     weight = (w_q if n == 2 else w_q[:, :, None, :]).astype(acc_dtype)
-    to_float = FloatCopy(acc_dtype)
-    requantizers: dict[tuple[int, ...], tuple] = {}
 
-    def prepare(spatial: tuple[int, ...]) -> tuple:
-        """Padding and requantizer for one input size (C, spatial...)."""
+    def geometry(spatial: tuple[int, ...]) -> tuple:
+        """Padding, output size and requantizer for one input size."""
         pads = pads_for(ctx, spatial, kernel, strides, dilations)
         pads2, strides2, dilations2, _ = as_2d(pads, strides, dilations, kernel)
         ones = np.ones((1, weight.shape[1] * group) + ((1,) if n == 1 else ()) + spatial,
@@ -70,39 +76,74 @@ def qconv(ctx: KernelContext) -> Kernel:
         requantizer = AccumulatorRequantizer(
             multiplier[None, :, None, None], shift[None, :, None, None], offset[None],
             zero_point=int(ctx.attr("y_zero_point")), act_min=int(ctx.attr("act_min")),
-            act_max=int(ctx.attr("act_max")), dtype=ctx.output_dtype().name, acc_bound=bound,
+            act_max=int(ctx.attr("act_max")), dtype=out_dtype.name, acc_bound=bound,
             wide=wide)
-        return pads2, strides2, dilations2, requantizer, tuple(offset.shape[1:]) if n == 2 \
-            else tuple(offset.shape[2:])
+        return (strides2, pads2, dilations2), offset.shape[1:], requantizer
+
+    def batch_minor_output(batch: int, out_hw: tuple[int, int]) -> np.ndarray:
+        """A fresh (N, C, H, W) result stored (C, H, W, N)."""
+        return np.moveaxis(np.empty((channels,) + out_hw + (batch,), out_dtype), -1, 0)
+
+    def finish(out4: np.ndarray) -> np.ndarray:
+        return out4 if n == 2 else out4[:, :, 0, :]
 
     static = ctx.static_input_shape(0)
     if static is not None:
-        requantizers[static[2:]] = prepare(static[2:])
+        planned = _planned(ctx, static, n, weight, group, geometry, batch_minor_output, finish)
+        if planned is not None:
+            return planned
+
+    to_float = FloatCopy(acc_dtype)
+    entries: dict[tuple[int, ...], tuple] = {}
 
     def qconv_(x, w=None, m=None, s=None, b=None):
-        entry = requantizers.get(x.shape[2:])
+        entry = entries.get(x.shape[2:])
         if entry is None:
-            entry = requantizers[x.shape[2:]] = prepare(x.shape[2:])
-        pads2, strides2, dilations2, requantizer, out_spatial = entry
-        batch = x.shape[0]
-        # Batch-minor memory (C, H, W, N), the conv primitive's own layout: its output
-        # slabs are then written as runs, and the next conv reads its input without a
-        # transposing copy.
-        memory = np.empty((channels,) + out_spatial + (batch,), ctx.output_dtype())
-        out = np.moveaxis(memory, -1, 0)
-        out4 = out if n == 2 else out[:, :, None, :]
+            entry = entries[x.shape[2:]] = geometry(x.shape[2:])
+        window, out_hw, requantizer = entry
         x4 = x if n == 2 else x[:, :, None, :]
-        per_image = max(1, int(np.prod(out4.shape[1:])))
-        # Batch slabs of ~4 MiB of accumulators: the conv's temporaries and its output stay
-        # in cache for the requantization that follows (measured faster than one big call).
-        slab = max(1, SLAB_ELEMENTS // per_image)
-        for start in range(0, batch, slab):
-            part = slice(start, start + slab)
-            acc = conv2d(to_float(x4[part]), weight, None, strides2, pads2, dilations2, group)
-            requantizer(acc, out4[part])
-        return out
+        out4 = batch_minor_output(x.shape[0], out_hw)
+        if x.shape[0]:
+            requantizer(conv2d(to_float(x4), weight, None, *window, group), out4)
+        return finish(out4)
 
     return qconv_
+
+
+def _planned(ctx: KernelContext, static: tuple[int, ...], n: int, weight: np.ndarray,
+             group: int, geometry, batch_minor_output, finish) -> Kernel | None:
+    """The kernel for a static input shape: ConvPlans for batch slabs, whose accumulators
+    are requantized while they are still in cache."""
+    batch = static[0]
+    if batch == 0:
+        return None
+    window, out_hw, requantizer = geometry(tuple(static[2:]))
+    per_image = weight.shape[0] * out_hw[0] * out_hw[1]
+    slab = max(1, min(batch, SLAB_ELEMENTS // per_image))
+    slabs = [(start, min(slab, batch - start)) for start in range(0, batch, slab)]
+    steps = {}  # slab size -> (plan, weights, accumulator buffer, input converter)
+    for size in sorted({size for _, size in slabs}):
+        x4_shape = (size,) + (tuple(static[1:]) if n == 2 else (static[1], 1, static[2]))
+        plan = ConvPlan(conv_geometry("QConv", x4_shape, weight.dtype, weight.shape, *window,
+                                      group), weight.dtype)
+        acc = np.moveaxis(np.empty((weight.shape[0],) + tuple(out_hw) + (size,), weight.dtype),
+                          -1, 0)
+        # 1x1 convs multiply the input as it is: it must be float. Other convs copy the
+        # input into the plan's padded buffer anyway, converting int8 to float on the way.
+        to_float = FloatCopy(weight.dtype) if plan.geometry.pointwise else None
+        steps[size] = (plan, plan.prepare_weights(weight, None), acc, to_float)
+
+    def qconv_planned(x, w=None, m=None, s=None, b=None):
+        x4 = x if n == 2 else x[:, :, None, :]
+        out4 = batch_minor_output(x.shape[0], out_hw)
+        for start, size in slabs:
+            plan, weights, acc, to_float = steps[size]
+            part = x4[start:start + size]
+            plan.forward(part if to_float is None else to_float(part), weights, acc)
+            requantizer(acc, out4[start:start + size])
+        return finish(out4)
+
+    return qconv_planned
 
 
 __all__ = ["qconv"]

@@ -26,7 +26,13 @@ from runtime.providers.gpu.kernels.common import (
     size_of,
     static_shape,
 )
-from runtime.providers.gpu.kernels.gemm_core import LAYOUT, TILE_M, gemm_wgsl, tile_groups
+from runtime.providers.gpu.kernels.gemm_core import (
+    FEW_ROWS,
+    LAYOUT,
+    TILE_M,
+    gemm_wgsl,
+    tile_groups,
+)
 from runtime.providers.gpu.launch import Bind, GPUKernelEnv
 from runtime.providers.gpu.pipelines import activation_key
 from runtime.providers.gpu.registry import float_tensors, gpu_kernel
@@ -157,13 +163,15 @@ def _gemm_launch(env: GPUKernelEnv, ctx: KernelContext, out, weight: WeightOpera
         return dict(m=count, n=n, k=k, sam=sam, sak=sak, sbk=sbk, sbn=sbn, b_z=0, col_z=0,
                     nz=len(zdims), zdims=zdims, za=za, zb=zb)
 
+    few = m <= FEW_ROWS
+
     def groups(count: int) -> tuple[int, int, int]:
-        gx, gy = tile_groups(count, n)
+        gx, gy = tile_groups(count, n, few, env.gpu.max_groups)
         return (gx, gy, z)
 
-    launch = env.launch(("gemm", "float32", "rows", weight.kind, act),
-                        lambda: gemm_wgsl("rows", weight.kind, "rows", act), LAYOUT, bindings,
-                        params, groups, rows=m, what=ctx.node.op_type,
+    launch = env.launch(("gemm", "float32", "few_rows" if few else "rows", weight.kind, act),
+                        lambda: gemm_wgsl("rows", weight.kind, "rows", act, few), LAYOUT,
+                        bindings, params, groups, rows=m, what=ctx.node.op_type,
                         max_rows=env.gpu.max_groups * TILE_M)
 
     def run(a, b=None, c=None):

@@ -160,6 +160,28 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 """
 
 
+# Few rows (batch-1 inference): a 64x64 tile would be 1/64 full. One thread per output,
+# reading A and B straight from memory (B coalesced along n), no workgroup memory or
+# barriers.
+MAIN_FEW_ROWS = """
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let z = wid.z;
+  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+  if (i >= p.m * p.n) { return; }
+  let m = i / p.n;
+  let n = i % p.n;
+  var total = ZERO;
+  for (var k = 0u; k < p.k; k++) { total += load_a(z, m, k) * load_b(z, k, n); }
+  let col = z * p.col_z + n;
+  store(z, m, n, EPILOGUE);
+}
+"""
+#: GEMMs with at most this many rows use ``MAIN_FEW_ROWS``.
+FEW_ROWS = 16
+
+
 # Integer variants (QGemm, QConv): x is int8/uint8 held one per word, zero-centred on load
 # (im2col padding is 0 = the zero point); w is int8 packed four per word.
 LOAD_A_ROWS_INT = """
@@ -181,9 +203,18 @@ fn load_b(z: u32, k: u32, n: u32) -> i32 {
 """
 
 
-def gemm_wgsl(a_kind: str, b_kind: str, store_kind: str, act: tuple) -> str:
+def _main(few_rows: bool, acc: str, zero: str, epilogue: str) -> str:
+    if few_rows:
+        return MAIN_FEW_ROWS.replace("ZERO", zero).replace("EPILOGUE",
+                                                           epilogue.replace("ACCV", "total"))
+    return MAIN.replace("ACC", acc).replace("ZERO", zero).replace(
+        "EPILOGUE", epilogue.replace("ACCV", "acc[i * 4u + j]"))
+
+
+def gemm_wgsl(a_kind: str, b_kind: str, store_kind: str, act: tuple,
+              few_rows: bool = False) -> str:
     """The WGSL of one float variant: ``a_kind`` "rows"|"im2col", ``b_kind`` "float32"|
-    "int8"|"uint8", ``store_kind`` "rows"|"nchw"."""
+    "int8"|"uint8", ``store_kind`` "rows"|"nchw"; ``few_rows``: no tiling."""
     packed = b_kind in ("int8", "uint8")
     decode = "bitcast<i32>(byte << 24u) >> 24u" if b_kind == "int8" else "byte"
     bindings = [
@@ -196,8 +227,7 @@ def gemm_wgsl(a_kind: str, b_kind: str, store_kind: str, act: tuple) -> str:
     ]
     if packed:
         bindings.append("@group(0) @binding(6) var<storage, read> wzero: array<f32>;")
-    main = MAIN.replace("ACC", "f32").replace("ZERO", "0.0").replace(
-        "EPILOGUE", "act(acc[i * 4u + j] * colscale[col] + colbias[col])")
+    main = _main(few_rows, "f32", "0.0", "act(ACCV * colscale[col] + colbias[col])")
     return "\n".join([
         LAYOUT.wgsl(), *bindings, _BATCH, activation_wgsl(act),
         LOAD_A_ROWS if a_kind == "rows" else LOAD_A_IM2COL,
@@ -207,7 +237,7 @@ def gemm_wgsl(a_kind: str, b_kind: str, store_kind: str, act: tuple) -> str:
     ])
 
 
-def integer_gemm_wgsl(a_kind: str, store_kind: str) -> str:
+def integer_gemm_wgsl(a_kind: str, store_kind: str, few_rows: bool = False) -> str:
     """The WGSL of the integer variant (int32 accumulation, TFLite requantization)."""
     from runtime.providers.gpu.kernels.requantize import REQUANTIZE_WGSL
 
@@ -220,9 +250,8 @@ def integer_gemm_wgsl(a_kind: str, store_kind: str) -> str:
         "@group(0) @binding(5) var<storage, read_write> c: array<i32>;",
     ]
     store = STORE_ROWS if store_kind == "rows" else STORE_NCHW
-    main = MAIN.replace("ACC", "i32").replace("ZERO", "0").replace(
-        "EPILOGUE", "clamp(requantize(col, acc[i * 4u + j] + bias[col]) + p.y_zero, "
-                    "p.act_min, p.act_max)")
+    main = _main(few_rows, "i32", "0", "clamp(requantize(col, ACCV + bias[col]) + p.y_zero, "
+                                       "p.act_min, p.act_max)")
     return "\n".join([
         LAYOUT.wgsl(), *bindings, REQUANTIZE_WGSL,
         LOAD_A_ROWS_INT if a_kind == "rows" else LOAD_A_IM2COL_INT, LOAD_B_INT8,
@@ -230,9 +259,16 @@ def integer_gemm_wgsl(a_kind: str, store_kind: str) -> str:
     ])
 
 
-def tile_groups(m: int, n: int) -> tuple[int, int]:
+def tile_groups(m: int, n: int, few_rows: bool = False,
+                max_groups: int = 65535) -> tuple[int, int]:
+    """(x, y) workgroup counts for an m x n output: 64x64 tiles, or 64 outputs per group
+    spread over x and y for the few-rows kernel."""
+    if few_rows:
+        groups = -(-m * n // 64)
+        x = min(groups, max_groups)
+        return x, -(-groups // x)
     return -(-n // TILE_N), -(-m // TILE_M)
 
 
-__all__ = ["FIELDS", "LAYOUT", "TILE_M", "TILE_N", "gemm_wgsl", "integer_gemm_wgsl",
-           "tile_groups"]
+__all__ = ["FEW_ROWS", "FIELDS", "LAYOUT", "TILE_M", "TILE_N", "gemm_wgsl",
+           "integer_gemm_wgsl", "tile_groups"]

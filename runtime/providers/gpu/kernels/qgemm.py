@@ -13,7 +13,13 @@ import numpy as np
 from edgefw.ir import Node
 from runtime.providers.base import Kernel, KernelContext
 from runtime.providers.gpu.kernels.common import size_of, static_shape
-from runtime.providers.gpu.kernels.gemm_core import LAYOUT, TILE_M, integer_gemm_wgsl, tile_groups
+from runtime.providers.gpu.kernels.gemm_core import (
+    FEW_ROWS,
+    LAYOUT,
+    TILE_M,
+    integer_gemm_wgsl,
+    tile_groups,
+)
 from runtime.providers.gpu.kernels.requantize import requantize_table
 from runtime.providers.gpu.launch import Bind, GPUKernelEnv
 from runtime.providers.gpu.registry import gpu_kernel, is_constant
@@ -67,13 +73,15 @@ def qgemm(ctx: KernelContext, env: GPUKernelEnv) -> Kernel:
     table, bias = requant_buffers(env, ctx, n)
     fields = dict(n=n, k=k, sam=k, sak=1, sbk=n, sbn=1, b_z=0, col_z=0, nz=0,
                   **requant_params(ctx))
+    few = rows <= FEW_ROWS
     launch = env.launch(
-        ("qgemm", "int8", "rows"), lambda: integer_gemm_wgsl("rows", "rows"), LAYOUT,
+        ("qgemm", "int8", "few_rows" if few else "rows"),
+        lambda: integer_gemm_wgsl("rows", "rows", few), LAYOUT,
         [Bind.input(0, row_bytes=4 * k), Bind.fixed(weight), Bind.fixed(table),
          Bind.fixed(bias), Bind.fixed(out.buffer, row_bytes=4 * n)],
         lambda start, count: dict(fields, m=count),
-        lambda count: (*tile_groups(count, n), 1), rows=rows, what=ctx.node.op_type,
-        max_rows=env.gpu.max_groups * TILE_M)
+        lambda count: (*tile_groups(count, n, few, env.gpu.max_groups), 1), rows=rows,
+        what=ctx.node.op_type, max_rows=env.gpu.max_groups * TILE_M)
 
     def run(x, *params):
         launch(x)
