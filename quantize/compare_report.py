@@ -4,7 +4,7 @@ and (with matplotlib) a PNG chart. Files are written atomically.
     >>> row = VariantResult("float32", "float32", accuracy=98.1, delta_pp=0.0, agreement=100.0,
     ...                     file_bytes=409_600, size_ratio=1.0)
     >>> print(ComparisonReport("mlp", 10000, 1000, [row]).table().splitlines()[2])
-    | float32 | 98.10 | +0.00 | 100.00 | 400.0 | 1.00 | - | - | - |
+    | float32 | 98.10 | +0.00 | 100.00 | 400.0 | 1.00 | - | - | - | - |
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from edgefw.fileio import atomic_write
 MARKDOWN_FILE, JSON_FILE, CHART_FILE = "comparison.md", "comparison.json", "comparison.png"
 _MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*")
 COLUMNS = ("variant", "accuracy %", "Δ vs float (pp)", "top-1 agreement %", "ONNX KiB",
-           "size × float", "p50 batch 1 (ms)", "p50 batch {batch} (ms)", "ort agrees")
+           "size × float", "p50 batch 1 (ms)", "p50 batch {batch} (ms)", "ort agrees",
+           "ort Δ int kernels (steps)")
 
 
 @dataclass
@@ -39,27 +40,37 @@ class VariantResult:
     latency_b1_ms: float | None = None
     latency_batch_ms: float | None = None
     ort_agrees: bool | None = None
-    ort_max_error: float | None = None
+    ort_max_error: float | None = None  # vs our QDQ reference path
+    ort_max_error_deployed: float | None = None  # vs our integer kernels
     ort_tolerance: float | None = None
     ort_tolerance_kind: str = ""
     note: str = ""
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def deployed_steps(self) -> float | None:
+        """The deployed path's largest difference from onnxruntime, in tolerance units."""
+        if self.ort_max_error_deployed is None or not self.ort_tolerance:
+            return None
+        return self.ort_max_error_deployed / self.ort_tolerance
+
     def to_dict(self) -> dict[str, Any]:
         out = {k: _json_value(v) for k, v in self.__dict__.items()}
+        out["ort_deployed_steps"] = _json_value(self.deployed_steps)
         out["details"] = {k: _json_value(v) for k, v in self.details.items()}
         return out
 
     def cells(self) -> list[str]:
         if self.error is not None:
-            return [self.variant] + ["-"] * (len(COLUMNS) - 2) + ["failed"]
+            return [self.variant, "failed"] + ["-"] * (len(COLUMNS) - 2)
         return [self.variant, _num(self.accuracy, "{:.2f}"), _num(self.delta_pp, "{:+.2f}"),
                 _num(self.agreement, "{:.2f}"),
                 _num(None if self.file_bytes is None else self.file_bytes / 1024, "{:.1f}"),
                 _num(self.size_ratio, "{:.2f}"), _num(self.latency_b1_ms, "{:.3f}"),
                 _num(self.latency_batch_ms, "{:.2f}"),
-                "-" if self.ort_agrees is None else ("yes" if self.ort_agrees else "NO")]
+                "-" if self.ort_agrees is None else ("yes" if self.ort_agrees else "NO"),
+                _num(self.deployed_steps, "{:.1f}")]
 
 
 @dataclass
@@ -107,8 +118,11 @@ class ComparisonReport:
                 lines.append(f"- **{r.variant}**: {r.note}")
             if r.ort_max_error is not None:
                 lines.append(f"- **{r.variant}** vs onnxruntime: max |difference| "
-                             f"{r.ort_max_error:.3g} (tolerance {r.ort_tolerance:.3g}, "
-                             f"{r.ort_tolerance_kind})")
+                             f"{r.ort_max_error:.3g} from our QDQ reference path, "
+                             f"{r.ort_max_error_deployed:.3g} from our integer kernels "
+                             f"(tolerance {r.ort_tolerance:.3g}, {r.ort_tolerance_kind})")
+            elif r.ort_agrees is False:
+                lines.append(f"- **{r.variant}**: {r.ort_tolerance_kind}")
         lines += [f"- {note}" for note in self.notes]
         return "\n".join(lines).rstrip() + "\n"
 

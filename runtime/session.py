@@ -197,9 +197,9 @@ class InferenceSession:
         counts: dict[str, int] = {p.name: 0 for p in self._providers}
         for p in self._assignment:
             counts[p.name] += 1
-        parts = [f"{n} {'node' if n == 1 else 'nodes'} on {name}" if i == 0 else f"{n} on {name}"
-                 for i, (name, n) in enumerate((k, v) for k, v in counts.items() if v)]
-        summary = ", ".join(parts) or "0 nodes"
+        shown = [(name, n) for i, (name, n) in enumerate(counts.items()) if n or i == 0]
+        summary = ", ".join(f"{n} {'node' if n == 1 else 'nodes'} on {name}" if i == 0
+                            else f"{n} on {name}" for i, (name, n) in enumerate(shown))
         if self._refusals:
             ops = {n.name: n.op_type for n in self._graph.nodes}
             listed = [f"{name} ({ops[name]}: {why})" for name, why in self._refusals.items()]

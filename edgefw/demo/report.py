@@ -103,7 +103,8 @@ def format_table(rows: list[DemoRow]) -> str:
 
 
 def markdown_table(rows: list[DemoRow]) -> str:
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join("---" for _ in HEADER) + "|"]
+    lines = ["| " + " | ".join(h.replace("|", "\\|") for h in HEADER) + " |",
+             "|" + "|".join("---" for _ in HEADER) + "|"]
     for cells, row in zip(_grid(rows), rows):
         if row.status is not None:
             cells = cells[:5] + [""] * (len(HEADER) - 5)

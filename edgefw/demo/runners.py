@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,7 +209,8 @@ def open_runners(path: str | os.PathLike, runtimes: Sequence[str] | None = None,
     return sorted(statuses, key=lambda s: order[s.name])
 
 
-def _guarded(name: str, make: Any, package: str | None = None) -> RunnerStatus:
+def _guarded(name: str, make: Callable[[], Runner], package: str | None = None
+             ) -> RunnerStatus:
     try:
         runner = make()
     except ImportError as exc:

@@ -203,10 +203,10 @@ def _check_runtime(status: Any, golden: Any, graph: Any, targets: list[np.ndarra
 def format_report(report: VerifyReport) -> str:
     """The table ``edgefw verify`` prints."""
     golden = report.golden
-    first = golden.inputs[0]
-    lines = [f"{report.path}: {len(first)} golden samples "
-             f"({', '.join(f'{n} {x.dtype}{list(x.shape)}' for n, x in zip(golden.input_names, golden.inputs))}), "  # noqa: E501
-             f"recorded by {golden.producer or 'an unknown producer'}"]
+    inputs = ", ".join(f"{name} {x.dtype}{list(x.shape)}"
+                       for name, x in zip(golden.input_names, golden.inputs))
+    lines = [f"{report.path}: {len(golden.inputs[0])} golden samples ({inputs}), recorded by "
+             f"{golden.producer or 'an unknown producer'}"]
     for name, tol in zip(golden.output_names, golden.tolerances):
         lines.append(f"tolerance for {name!r}: max |error| <= {tol.describe()} ({tol.kind})")
     header = ("runtime", "output", "max |error|", "tolerance", "argmax", "vs float ref",

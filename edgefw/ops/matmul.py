@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgefw.errors import ShapeError
+from edgefw.ir.primitives.blas import matmul
 from edgefw.ops.function import Function, SameOpLowering, register, unbroadcast
 
 
@@ -14,7 +15,7 @@ class MatMul(SameOpLowering, Function):
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         self.a, self.b = a, b
         try:
-            return np.matmul(a, b)
+            return matmul(a, b)
         except ValueError:
             raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not align") from None
 
@@ -33,10 +34,10 @@ class MatMul(SameOpLowering, Function):
             g2 = np.expand_dims(g2, -1)
         grad_a = grad_b = None
         if ga:
-            grad_a = unbroadcast(np.matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape)
+            grad_a = unbroadcast(matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape)
             grad_a = grad_a.reshape(a.shape)
         if gb:
-            grad_b = unbroadcast(np.matmul(np.swapaxes(a2, -1, -2), g2), b2.shape)
+            grad_b = unbroadcast(matmul(np.swapaxes(a2, -1, -2), g2), b2.shape)
             grad_b = grad_b.reshape(b.shape)
         return grad_a, grad_b
 
@@ -54,18 +55,18 @@ class Linear(Function):
         self.x, self.weight = x, weight
         # BLAS is faster on (W @ x.T) than on x @ W.T for a row-major W (no transposed
         # operand to pack); the result is returned as a transposed view.
-        y = (weight @ x.T).T if x.ndim == 2 else x @ weight.T
+        y = matmul(weight, x.T).T if x.ndim == 2 else matmul(x, weight.T)
         if bias is not None:
             y += bias
         return y
 
     def backward(self, g: np.ndarray):
         needs = self.needs_input_grad
-        grad_x = g @ self.weight if needs[0] else None
+        grad_x = matmul(g, self.weight) if needs[0] else None
         grad_w = grad_b = None
         if needs[1]:
             g2 = g.reshape(-1, g.shape[-1])
-            grad_w = g2.T @ self.x.reshape(-1, self.x.shape[-1])
+            grad_w = matmul(g2.T, self.x.reshape(-1, self.x.shape[-1]))
         if len(needs) > 2 and needs[2]:
             grad_b = g.reshape(-1, g.shape[-1]).sum(axis=0)
         return grad_x, grad_w, grad_b

@@ -52,7 +52,7 @@ def read_png(data: bytes, name: str = "image") -> np.ndarray:
     """8-bit, non-interlaced PNG -> uint8 HxW (grey) or HxWxC (grey+alpha, RGB, RGBA)."""
     if not data.startswith(PNG_SIGNATURE):
         raise ImageError(f"{name}: not a PNG file")
-    pos, header, palette, compressed = len(PNG_SIGNATURE), None, None, []
+    pos, header, palette, compressed, ended = len(PNG_SIGNATURE), None, None, [], False
     while pos + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[pos:pos + 8])
         body = data[pos + 8:pos + 8 + length]
@@ -65,10 +65,14 @@ def read_png(data: bytes, name: str = "image") -> np.ndarray:
         elif kind == b"IDAT":
             compressed.append(body)
         elif kind == b"IEND":
+            ended = True
             break
         pos += 12 + length
-    if header is None or not compressed:
-        raise ImageError(f"{name}: PNG without IHDR or image data")
+    if header is None or not ended:
+        missing = "IHDR" if header is None else "IEND"
+        raise ImageError(f"{name}: truncated PNG (no {missing} chunk)")
+    if not compressed:
+        raise ImageError(f"{name}: PNG without image data")
     width, height, depth, color, _, _, interlace = header
     if depth != 8 or color not in PNG_CHANNELS or interlace != 0:
         raise ImageError(f"{name}: PNG with bit depth {depth}, colour type {color}, interlace "
@@ -84,8 +88,8 @@ def read_png(data: bytes, name: str = "image") -> np.ndarray:
     except zlib.error as exc:
         raise ImageError(f"{name}: corrupt PNG data ({exc})") from None
     if len(raw) != height * (stride + 1):
-        raise ImageError(f"{name}: PNG data holds {len(raw)} bytes, {width}x{height} needs "
-                         f"{height * (stride + 1)}")
+        raise ImageError(f"{name}: truncated or corrupt PNG: its data holds {len(raw)} bytes, "
+                         f"{width}x{height} needs {height * (stride + 1)}")
     rows = np.frombuffer(raw, np.uint8).reshape(height, stride + 1)
     pixels = _unfilter(rows, channels, name).reshape(height, width, channels)
     if color == 3:
@@ -233,10 +237,11 @@ def main(argv: list[str] | None = None) -> int:
         session = runtime.InferenceSession(args.model, providers=args.providers.split(","))
         contract = InputContract.from_session(session)
         labels = contract.class_labels
-        print(f"{args.model}: input {contract.name} {contract.dtype}"
-              f"{list(contract.shape)} ({contract.layout or 'no layout'}), normalisation "
-              f"scale {contract.scale:.6g}, loaded in {time.perf_counter() - start:.2f} s on "
-              f"{', '.join(session.get_providers())}")
+        dims = ", ".join("?" if d is None else str(d) for d in contract.shape)
+        layout = f" {contract.layout}" if contract.layout else ""
+        print(f"{args.model}: input {contract.name!r} {contract.dtype}[{dims}]{layout}, "
+              f"pixels x {contract.scale:.6g}, loaded in {time.perf_counter() - start:.2f} s "
+              f"on {', '.join(session.get_providers())}")
         for name in args.images:
             image = fit_image(read_image(name), contract, args.invert, args.resize, name)
             x = prepare_image(image, contract)

@@ -93,10 +93,10 @@ def test_exported_qdq_files_agree_with_onnxruntime_within_one_step(setup):
                                        providers=["CPUExecutionProvider"])
         theirs = session.run(None, {"input": x})[0]
         step = float(graph.outputs[0].producer.inputs[1].data)
-        assert np.abs(ours - theirs).max() <= step * (1 + 1e-5), name
+        assert np.abs(ours - theirs).max() <= step * (1 + 1e-3), name
     for r in report.rows:
         assert r.ort_agrees is True, (r.variant, r.ort_max_error, r.ort_tolerance)
-        assert r.ort_max_error <= r.ort_tolerance * (1 + 1e-5)
+        assert r.ort_max_error <= r.ort_tolerance * (1 + 1e-3)
 
 
 def test_latency_is_measured_for_both_batch_sizes(setup):
@@ -169,3 +169,5 @@ def test_bad_input_is_named():
         quantize.compare(qat, (x, y))
     with pytest.raises(QuantizationError, match="eval_batch"):
         quantize.compare(model, (x, y), eval_batch=0)
+    with pytest.raises(QuantizationError, match="latency_runs"):
+        quantize.compare(model, (x, y), latency_runs=(5,))

@@ -246,7 +246,7 @@ def test_converted_graph_matches_the_eager_fake_quant_model(build, options):
     for level in ("none", "all"):  # simulated QDQ in float, then the integer kernels
         session = InferenceSession(graph, optimization=level)
         out = session.run(None, {"input": x})[0]
-        assert np.abs(out - eager).max() <= step * (1 + 1e-5), level
+        assert np.abs(out - eager).max() <= step * (1 + 1e-3), level
         assert np.mean(out.argmax(1) == eager.argmax(1)) >= 0.99, level
     fused = [n.op_type for n in InferenceSession(graph).graph.nodes]
     assert "QGemm" in fused and not {"Conv", "Gemm"} & set(fused)  # every layer on integers

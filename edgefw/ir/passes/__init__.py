@@ -16,7 +16,8 @@ the graph after each.
 
 Levels (:func:`optimize`): ``"none"``; ``"basic"`` = shape inference, constant folding,
 identity removal, dead-code elimination; ``"all"`` = basic + Pad folding into Conv,
-BatchNorm folding, MatMul + Add -> Gemm, activation fusion.
+BatchNorm folding, MatMul + Add -> Gemm, activation fusion, and QDQ groups -> integer
+kernels (:mod:`~edgefw.ir.passes.integer_execution`).
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ def _fuse(graph: Graph, node: Node) -> bool:
         return False
     data, axis = weight.data, weight.axis
     if node.op_type == "Conv":
-        if axis not in (None, 0) or data.ndim < 3:
+        if axis not in (None, 0) or data.ndim not in (3, 4):
             return False
         rows, op_type = data, "QDynamicConv"
     else:

@@ -111,8 +111,8 @@ def _weight_rows(node: Node, weight: QuantizedWeight) -> tuple[np.ndarray, bool]
     that is a transpose of the constant; None when its per-channel axis is not the output
     channel axis."""
     data, axis = weight.data, weight.axis
-    if node.op_type == "Conv":
-        return (data, False) if axis in (None, 0) and data.ndim >= 3 else None
+    if node.op_type == "Conv":  # 1-D and 2-D convolutions: what the kernel runs
+        return (data, False) if axis in (None, 0) and data.ndim in (3, 4) else None
     if data.ndim != 2:
         return None
     if node.op_type == "Gemm" and node.attr("transB"):
@@ -271,6 +271,8 @@ def _fuse_average_pool(graph: Graph, node: Node) -> bool:
     q_node, y = chain
     pads = node.attr("pads") or []
     dilations = node.attr("dilations") or []
+    if x_q.rank not in (3, 4):  # 1-D and 2-D pooling: what the kernel runs
+        return False
     if not x.same_as(y) or any(int(d) != 1 for d in dilations) or \
             (node.attr("count_include_pad") and (any(pads) or node.attr("auto_pad")
                                                  not in ("NOTSET", "VALID"))):

@@ -48,13 +48,15 @@ CHECK_MODES = ("changed", "each", "none")
 DEFAULT_MAX_ITERATIONS = 10
 
 
-def passes_for_level(level: str) -> list[Pass]:
+def passes_for_level(level: str, *, integer_kernels: bool = True) -> list[Pass]:
     """Fresh pass instances for optimization ``level`` (see :data:`LEVELS`).
 
     ``basic`` keeps every op the model had but cleans the graph: shape inference, constant
     folding, identity removal, dead code. ``all`` adds the rewrites that change op types:
     Pad -> Conv padding, BatchNorm folding, MatMul + Add -> Gemm, activation fusion, and
     QDQ groups -> integer kernels (:mod:`~edgefw.ir.passes.integer_execution`).
+    ``integer_kernels=False`` leaves QDQ groups as they are: what an exporter needs, since
+    the integer ops are the runtime's own and files carry the QDQ form.
     """
     if level not in LEVELS:
         raise ConfigError(f"unknown optimization level {level!r}; choose one of "
@@ -64,7 +66,8 @@ def passes_for_level(level: str) -> list[Pass]:
     fusions: list[Pass] = []
     if level == "all":
         fusions = [FusePadIntoConvPass(), FoldBatchNormPass(), FuseMatMulAddPass(),
-                   FuseActivationPass(), *integer_execution_passes()]
+                   FuseActivationPass(),
+                   *(integer_execution_passes() if integer_kernels else [])]
     return [InferShapesPass(), FoldConstantsPass(), RemoveIdentityPass(), *fusions,
             EliminateDeadCodePass()]
 
@@ -182,12 +185,14 @@ def _verify(graph: Graph, when: str) -> None:
         raise GraphError(f"graph does not verify {when}: {exc}") from exc
 
 
-def optimize(graph: Graph, level: str = "all", *, check: bool | str = "changed",
+def optimize(graph: Graph, level: str = "all", *, integer_kernels: bool = True,
+             check: bool | str = "changed",
              max_iterations: int = DEFAULT_MAX_ITERATIONS) -> Graph:
     """Optimize ``graph`` in place at ``level`` (``"none"``, ``"basic"``, ``"all"``) and
     return it. What changed is recorded in ``graph.metadata["passes"]`` (e.g.
     ``"fold_batch_norm: 13, fuse_activation: 13"``); use :class:`PassManager` directly for
-    the full :class:`OptimizationReport`.
+    the full :class:`OptimizationReport`. ``integer_kernels=False``: see
+    :func:`passes_for_level` (exporters pass it; sessions keep the default).
 
     >>> from edgefw.ir import Graph
     >>> g = Graph()
@@ -196,7 +201,8 @@ def optimize(graph: Graph, level: str = "all", *, check: bool | str = "changed",
     >>> [n.op_type for n in optimize(g, "basic").nodes], g.metadata["passes"]
     (['Relu'], 'remove_identity: 1')
     """
-    manager = PassManager.for_level(level, check=check, max_iterations=max_iterations)
+    manager = PassManager(passes_for_level(level, integer_kernels=integer_kernels), check=check,
+                          max_iterations=max_iterations)
     if level == "none":
         return graph
     report = manager.run(graph)

@@ -4,16 +4,18 @@ numpy multiplies float matrices through the BLAS it was built with (OpenBLAS in 
 PyPI wheels). This module finds that OpenBLAS through ``ctypes`` (no extra dependency)
 to set its thread count, and applies one policy to every product edgefw computes:
 
-**Small GEMMs run on one thread.** A product of fewer than :data:`PARALLEL_MIN_MACS`
-multiply-adds (about 0.3 ms of work on one core) runs single-threaded, whatever
-:func:`set_num_threads` allows. Measured on the 2-core development machine: on idle
-cores a second thread saves at most half of such a product (a 3.2M-MAC product: 72 ->
-40 us), but while another process holds a core, every multi-threaded OpenBLAS call waits
-for the scheduler (7-8 ms per call, against 0.02-0.5 ms of work), so one busy core
-turns a 5 ms training step into 60 ms. OpenBLAS itself already keeps products under
-~0.26M MACs on one thread. The switch is ``openblas_set_num_threads_local`` (OpenBLAS >=
-0.3.27), which affects the calling thread only; with an older or a different BLAS the
-policy is skipped and the BLAS decides.
+**BLAS runs on one thread; big products are split between Python threads.** Measured on
+the 2-core development machine: while another process holds a core, every multi-threaded
+OpenBLAS call waits for the scheduler (7-15 ms per call against 0.02-1 ms of work: its
+threads spin and yield), so a busy core turns a 5 ms LeNet training step into 60 ms. So
+:func:`matmul` keeps OpenBLAS on the calling thread (``openblas_set_num_threads_local``,
+OpenBLAS >= 0.3.27, which affects that thread only), and a product of at least
+:data:`PARALLEL_MIN_MACS` multiply-adds (~0.3 ms on one core) is cut into row (or column)
+blocks run by up to :func:`set_num_threads` threads (:mod:`.parallel`), which block
+instead of spinning: on busy cores it slows to about one thread's speed instead of
+stalling. Smaller products stay on one thread: on idle cores a second thread would save
+at most half of them, less the ~20-40 us hand-off. (OpenBLAS itself runs products under
+~0.26M MACs on one thread.) With an older or another BLAS the switch is skipped.
 
 >>> import numpy as np
 >>> matmul(np.ones((2, 3), np.float32), np.ones((3, 4), np.float32)).sum()
@@ -28,6 +30,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 
 import numpy as np
 
@@ -38,12 +41,14 @@ __all__ = [
     "blas_info",
     "get_num_threads",
     "matmul",
+    "matmul_for",
     "matmul_nt",
+    "serial_blas",
     "set_num_threads",
     "single_threaded",
 ]
 
-#: Products with fewer multiply-adds than this run on one BLAS thread (see module docs).
+#: Products with at least this many multiply-adds are split between threads (module docs).
 PARALLEL_MIN_MACS = 1 << 24
 # OpenBLAS runs products below 65536 * 4 MACs on one thread by itself: no switch needed.
 _OPENBLAS_SERIAL_MACS = 1 << 18
@@ -163,6 +168,13 @@ def blas_info() -> dict[str, object]:
             "per_call_policy": blas.set_local is not None}
 
 
+def serial_blas() -> None:
+    """Put the calling thread's BLAS on one thread for good (worker threads)."""
+    blas = _openblas()
+    if blas.set_local is not None:
+        blas.set_local(1)
+
+
 @contextmanager
 def single_threaded() -> Iterator[None]:
     """Run the products inside on one BLAS thread (this Python thread only)."""
@@ -177,24 +189,69 @@ def single_threaded() -> Iterator[None]:
         blas.set_local(previous if previous > 0 else get_num_threads())
 
 
+def matmul_for(macs: int):
+    """The product function for a product of ``macs`` multiply-adds known in advance:
+    ``np.matmul`` itself when OpenBLAS keeps it on one thread anyway (saving the policy's
+    ~0.5 us of Python per call at batch 1), else :func:`matmul`."""
+    return np.matmul if macs <= _OPENBLAS_SERIAL_MACS else matmul
+
+
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """``np.matmul(a, b, out=out)`` under the small-GEMM thread policy.
+    """``np.matmul(a, b, out=out)`` under the thread policy of the module docs.
 
     Stacked operands count as one product of all their multiply-adds (numpy runs the
     stack one matrix at a time, each of which is smaller still).
     """
+    if a.ndim < 2 or b.ndim < 2:
+        return np.matmul(a, b, out=out)
+    macs = a.size * b.shape[-1] if a.ndim >= b.ndim else b.size * a.shape[-2]
+    if macs <= _OPENBLAS_SERIAL_MACS:
+        return np.matmul(a, b, out=out)
     threads = _threads if _threads is not None else get_num_threads()
-    if threads > 1 and a.ndim >= 2 and b.ndim >= 2:
-        macs = a.size * b.shape[-1]
-        if _OPENBLAS_SERIAL_MACS < macs < PARALLEL_MIN_MACS:
-            set_local = _openblas().set_local
-            if set_local is not None:
-                previous = set_local(1)
-                try:
-                    return np.matmul(a, b, out=out)
-                finally:
-                    set_local(previous if previous > 0 else threads)
-    return np.matmul(a, b, out=out)
+    set_local = _openblas().set_local
+    if set_local is None or threads == 1:
+        return np.matmul(a, b, out=out)
+    previous = set_local(1)
+    try:
+        if macs >= PARALLEL_MIN_MACS:
+            split = _split_product(a, b, out, threads)
+            if split is not None:
+                return split
+        return np.matmul(a, b, out=out)
+    finally:
+        set_local(previous if previous > 0 else threads)
+
+
+def _split_product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None, threads: int
+                   ) -> np.ndarray | None:
+    """``a @ b`` computed in ``threads`` row or column blocks on as many threads, or None
+    when the operands are stacked (the caller then multiplies them on one thread)."""
+    from edgefw.ir.primitives.parallel import parallel_workers, run_split
+
+    if b.ndim != 2 or (a.ndim > 2 and not a.flags.c_contiguous):
+        return None
+    workers = min(threads, parallel_workers())
+    if workers < 2:
+        return None
+    shape = a.shape[:-1] + b.shape[1:]
+    if out is None:
+        out = np.empty(shape, np.result_type(a, b))
+    elif out.shape != shape or not out.flags.c_contiguous:
+        return None
+    result = out
+    if a.ndim > 2:  # (..., M, K) @ (K, N) is one (prod(...) * M, K) @ (K, N) product
+        a, out = a.reshape(-1, a.shape[-1]), out.reshape(-1, out.shape[-1])
+    rows = a.shape[0] >= b.shape[1]
+    size = a.shape[0] if rows else b.shape[1]
+    bounds = [size * k // workers for k in range(workers + 1)]
+    tasks = []
+    for lo, hi in zip(bounds, bounds[1:]):
+        if rows:
+            tasks.append(partial(np.matmul, a[lo:hi], b, out=out[lo:hi]))
+        else:
+            tasks.append(partial(np.matmul, a, b[:, lo:hi], out=out[:, lo:hi]))
+    run_split(tasks, workers=workers)
+    return result
 
 
 def matmul_nt(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -38,10 +38,12 @@ whose columns fit in L2 keep the im2col copy in cache for the GEMM that reads it
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
-from edgefw.ir.primitives.blas import matmul, matmul_nt
+from edgefw.ir.primitives.blas import PARALLEL_MIN_MACS, matmul, matmul_nt
+from edgefw.ir.primitives.parallel import parallel_workers, run_split
 from edgefw.ir.primitives.windows import (
     batch_minor,
     check_temporary,
@@ -55,8 +57,12 @@ __all__ = ["ConvGeometry", "ConvPlan"]
 FULL_WIDTH_MAX_RUN = 48
 # A GEMM below this many multiply-adds runs OpenBLAS's unpacked small-matrix kernel.
 SMALL_GEMM_MACS = 1_000_000
-# Column chunks stay under this many bytes so the GEMM finds them in L2.
+# Column chunks stay under this many bytes so the GEMM finds them in L2 (but hold at least
+# MIN_CHUNK_COLUMNS columns, so per-chunk call overhead stays small).
 CHUNK_BYTES = 512 << 10
+MIN_CHUNK_COLUMNS = 2048
+# Split a GEMM into small-kernel pieces only when a piece keeps at least this many columns.
+MIN_GEMM_PIECE = 1024
 # Backward recomputes all columns at once up to this size, else it works in chunks.
 BACKWARD_COLUMN_BYTES = 16 << 20
 # Training keeps a forward's columns for the backward up to this size (else recomputes).
@@ -89,6 +95,19 @@ class ConvGeometry:
         return self.in_channels // self.group * self.kernel_hw[0] * self.kernel_hw[1]
 
 
+@dataclass
+class _Chunk:
+    """A forward chunk: output rows r0..r0+rows (or part of one row), i.e. output columns
+    start..start+columns, its im2col window and destination, and its GEMM pieces."""
+
+    r0: int
+    rows: int
+    start: int
+    columns: int
+    window: np.ndarray
+    pieces: list[tuple[int, int]]
+
+
 class ConvPlan:
     """Buffers, views and chunks for one :class:`ConvGeometry` and dtype (see module docs).
 
@@ -104,7 +123,7 @@ class ConvPlan:
         self.depth = g.group_depth  # K/G; the ones row is index `depth`
         self.out_per_group = g.out_channels // g.group
         self.pixels = ho * wo * n
-        if g.pointwise:
+        if g.pointwise or n == 0:  # no buffers: a 1x1 conv is a matmul; batch 0 is empty
             self.full_width = False
             return
         pt, pl, pb, pr = g.pads
@@ -116,38 +135,54 @@ class ConvPlan:
         self._padded = np.zeros(c * hp * wp * n + tail, self.dtype)
         self._padded4 = self._padded[: c * hp * wp * n].reshape(c, hp, wp, n)
         self._interior = self._padded4[:, pt:pt + h, pl:pl + w, :]
-        # One output row's worth of columns, and rows per forward chunk.
+        # One output row's worth of columns; the forward's column chunks and GEMM pieces.
         self.row_columns = (wp if self.full_width else wo) * n
-        self.chunk_rows = self._rows_per_chunk(self.out_per_group, self.depth + 1)
-        chunk_columns = self.chunk_rows * self.row_columns
+        self._chunks = self._plan_chunks()
+        chunk_columns = max(chunk.columns for chunk in self._chunks)
         check_temporary("conv2d", "im2col columns", (g.group, self.depth + 1, chunk_columns),
                         self.dtype.itemsize)
         self._cols = np.empty((g.group, self.depth + 1, chunk_columns), self.dtype)
         self._cols[:, self.depth, :] = 1
-        self._chunks = []  # (first row, rows, columns view to fill, window view to copy)
-        for r0 in range(0, ho, self.chunk_rows):
-            rows = min(self.chunk_rows, ho - r0)
-            self._chunks.append((r0, rows, *self._im2col_views(self._cols, r0, rows,
-                                                                self.full_width)))
+        self._columns_by_worker = {0: (self._cols, {
+            id(c): _view_as(self._cols[:, : self.depth, : c.columns], c.window.shape)
+            for c in self._chunks})}
         if self.full_width:
             self._grid = np.empty((g.out_channels, chunk_columns), self.dtype)
         self._backward_cols: np.ndarray | None = None  # allocated by the first backward
         self._dy_padded: np.ndarray | None = None
 
     # ------------------------------------------------------------------ layout helpers
-    def _rows_per_chunk(self, m: int, k: int) -> int:
-        (ho, _), row = self.geometry.out_hw, self.row_columns
-        groups, item = self.geometry.group, self.dtype.itemsize
-        if groups * m * k * ho * row <= SMALL_GEMM_MACS:
-            return ho
-        columns = CHUNK_BYTES // (groups * k * item)
-        if groups == 1 and m * k * 1024 <= SMALL_GEMM_MACS:
-            columns = min(columns, SMALL_GEMM_MACS // (m * k))
-        return max(1, min(ho, columns // row))
+    def _plan_chunks(self) -> list[_Chunk]:
+        """Cut the output columns (rows x out_w x N) into im2col chunks of whole rows, or of
+        parts of one row when a row alone is over budget, and each chunk into GEMM pieces."""
+        g = self.geometry
+        (ho, wo), n, row = g.out_hw, g.batch, self.row_columns
+        m, k, item = self.out_per_group, self.depth + 1, self.dtype.itemsize
+        piece = None  # GEMM columns per call, None: the whole chunk
+        if g.group == 1 and m * k * MIN_GEMM_PIECE <= SMALL_GEMM_MACS < m * k * ho * row:
+            piece = SMALL_GEMM_MACS // (m * k)
+        budget = max(MIN_CHUNK_COLUMNS, CHUNK_BYTES // (g.group * k * item))
+        if g.group * m * k * ho * row <= SMALL_GEMM_MACS or ho * row <= budget:
+            spans = [(0, ho, 0, wo)]
+        elif row <= budget or self.full_width:
+            rows = max(1, budget // row)
+            spans = [(r0, min(rows, ho - r0), 0, wo) for r0 in range(0, ho, rows)]
+        else:
+            step = max(1, budget // n)
+            spans = [(r0, 1, q0, min(wo, q0 + step)) for r0 in range(ho)
+                     for q0 in range(0, wo, step)]
+        chunks = []
+        for r0, rows, q0, q1 in spans:
+            window = self._window(r0, rows, q0, q1, self.full_width)
+            columns = window[0, 0, 0, 0].size
+            start = r0 * row + q0 * n
+            bounds = list(range(0, columns, piece or columns)) + [columns]
+            chunks.append(_Chunk(r0, rows, start, columns, window, list(zip(bounds, bounds[1:]))))
+        return chunks
 
-    def _window(self, r0: int, rows: int, full_width: bool) -> np.ndarray:
+    def _window(self, r0: int, rows: int, q0: int, q1: int, full_width: bool) -> np.ndarray:
         """View of the padded buffer, (G, C/G, kh, kw, ...): every tap's inputs for output
-        rows r0..r0+rows, as full-width runs or as (rows, out_w, N) blocks."""
+        rows r0..r0+rows (columns q0..q1), as full-width runs or as (rows, q, N) blocks."""
         g = self.geometry
         c, n = g.in_channels, g.batch
         (kh, kw), (dh, dw), (sh, sw) = g.kernel_hw, g.dilations, g.strides
@@ -157,14 +192,15 @@ class ConvPlan:
             window = strided_view(self._padded, r0 * s_h, (c, kh, kw, rows * s_h),
                                   (s_c, dh * s_h, dw * s_w, 1))
         else:
-            wo = g.out_hw[1]
-            window = strided_view(self._padded, r0 * sh * s_h, (c, kh, kw, rows, wo, n),
+            window = strided_view(self._padded, r0 * sh * s_h + q0 * sw * s_w,
+                                  (c, kh, kw, rows, q1 - q0, n),
                                   (s_c, dh * s_h, dw * s_w, sh * s_h, sw * s_w, 1))
         return window.reshape(g.group, c // g.group, *window.shape[1:])
 
-    def _im2col_views(self, cols: np.ndarray, r0: int, rows: int, full_width: bool):
-        """(destination in ``cols``, source window) for output rows r0..r0+rows."""
-        window = self._window(r0, rows, full_width)
+    def _im2col_views(self, cols: np.ndarray, r0: int, rows: int):
+        """(destination in ``cols``, source window): exact columns of output rows
+        r0..r0+rows, for the backward."""
+        window = self._window(r0, rows, 0, self.geometry.out_hw[1], full_width=False)
         columns = window[0, 0, 0, 0].size
         return _view_as(cols[:, : self.depth, :columns], window.shape), window
 
@@ -209,26 +245,58 @@ class ConvPlan:
         if g.pointwise:
             self._forward_pointwise(x, weights, y3)
             return from_batch_minor(y)
-        np.copyto(self._interior, batch_minor(x))
-        for r0, rows, dst, window in self._chunks:
-            columns = rows * self.row_columns
-            if kept is None:
-                np.copyto(dst, window)
-                cols = self._cols[:, :, :columns]
-            else:
-                start = r0 * self.row_columns
-                cols = kept[:, :, start:start + columns]
-                np.copyto(_view_as(cols[:, : self.depth], window.shape), window)
-            if self.full_width:
-                grid = self._grid[:, :columns]
-                matmul(weights, cols, out=grid.reshape(y3.shape[0], y3.shape[1], columns))
-                wp = self.padded_hw[1]
-                grid4 = grid.reshape(g.out_channels, rows, wp, g.batch)
-                np.copyto(y[:, r0:r0 + rows], grid4[:, :, :wo])
-            else:
-                start = r0 * self.row_columns
-                matmul(weights, cols, out=y3[:, :, start:start + columns])
+        xb = batch_minor(x)
+        threads = self._threads()
+        if threads > 1:
+            bounds = np.linspace(0, g.in_channels, threads + 1).astype(int)
+            run_split([partial(np.copyto, self._interior[a:b], xb[a:b])
+                       for a, b in zip(bounds, bounds[1:])])
+            run_split([partial(self._run_chunks, self._chunks[k::threads], k, weights, y, y3,
+                               kept) for k in range(threads)])
+        else:
+            np.copyto(self._interior, xb)
+            self._run_chunks(self._chunks, 0, weights, y, y3, kept)
         return from_batch_minor(y)
+
+    def _threads(self) -> int:
+        """Threads for this forward: several only for big convolutions in several chunks."""
+        g = self.geometry
+        if self.full_width or len(self._chunks) < 2:
+            return 1
+        if self.pixels * g.out_channels * (self.depth + 1) < PARALLEL_MIN_MACS:
+            return 1
+        return min(parallel_workers(), len(self._chunks))
+
+    def _run_chunks(self, chunks: list[_Chunk], worker: int, weights, y, y3, kept) -> None:
+        """im2col and GEMMs of ``chunks`` with worker ``worker``'s column buffer."""
+        g = self.geometry
+        cols_buffer, destinations = self._worker_columns(worker)
+        out3 = self._grid.reshape(y3.shape[0], y3.shape[1], -1) if self.full_width else y3
+        for chunk in chunks:
+            if kept is None:
+                np.copyto(destinations[id(chunk)], chunk.window)
+                cols = cols_buffer
+            else:
+                cols = kept[:, :, chunk.start:chunk.start + chunk.columns]
+                np.copyto(_view_as(cols[:, : self.depth], chunk.window.shape), chunk.window)
+            base = 0 if self.full_width else chunk.start
+            for c0, c1 in chunk.pieces:
+                matmul(weights, cols[:, :, c0:c1], out=out3[:, :, base + c0:base + c1])
+            if self.full_width:
+                grid4 = self._grid[:, :chunk.columns].reshape(
+                    g.out_channels, chunk.rows, self.padded_hw[1], g.batch)
+                np.copyto(y[:, chunk.r0:chunk.r0 + chunk.rows], grid4[:, :, : g.out_hw[1]])
+
+    def _worker_columns(self, worker: int) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+        """Worker ``worker``'s column buffer and its im2col destination view per chunk."""
+        found = self._columns_by_worker.get(worker)
+        if found is None:
+            cols = np.empty_like(self._cols)
+            cols[:, self.depth, :] = 1
+            found = (cols, {id(c): _view_as(cols[:, : self.depth, : c.columns], c.window.shape)
+                            for c in self._chunks})
+            self._columns_by_worker[worker] = found
+        return found
 
     def _pointwise_input(self, x: np.ndarray) -> np.ndarray:
         """(G, C/G, pixels) operand of a 1x1 conv: the (subsampled) input, batch-minor."""
@@ -300,7 +368,7 @@ class ConvPlan:
         for r0, rows in chunks:
             columns = rows * wo * n
             cols = self._backward_cols[:, :, :columns]
-            dst, window = self._im2col_views(self._backward_cols, r0, rows, full_width=False)
+            dst, window = self._im2col_views(self._backward_cols, r0, rows)
             np.copyto(dst, window)
             start = r0 * wo * n
             part = matmul_nt(dy3[:, :, start:start + columns], cols)

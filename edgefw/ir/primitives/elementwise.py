@@ -22,7 +22,7 @@ try:  # the ufunc behind np.clip (numpy >= 1.17; moved to numpy._core in 2.0)
 except ImportError:  # pragma: no cover - numpy 1.x
     from numpy.core.umath import clip as _clip_ufunc
 
-__all__ = ["clamp", "relu"]
+__all__ = ["clamp", "clamp_ufunc", "relu"]
 
 
 def clamp(x: np.ndarray, lo: float | None, hi: float | None,
@@ -33,6 +33,15 @@ def clamp(x: np.ndarray, lo: float | None, hi: float | None,
     low = kind(-np.inf) if lo is None else kind(lo)
     high = kind(np.inf) if hi is None else kind(hi)
     return _clip_ufunc(x, low, high, out=out)
+
+
+def clamp_ufunc(lo: float | None, hi: float | None, dtype) -> tuple[np.ufunc, object, object]:
+    """``(ufunc, low, high)`` with ``ufunc(x, low, high, out=...)`` = :func:`clamp` for
+    ``dtype`` arrays: for kernels that bind the bounds once."""
+    kind = np.dtype(dtype).type
+    low = kind(-np.inf) if lo is None else kind(lo)
+    high = kind(np.inf) if hi is None else kind(hi)
+    return _clip_ufunc, low, high
 
 
 def relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

@@ -266,9 +266,8 @@ class PlanCache:
 def release_scratch() -> None:
     """Free this thread's scratch arrays and cached plans (e.g. after training)."""
     _SLOTS.buffers.clear()
-    for cache in _SLOTS.caches:
+    for cache in _SLOTS.caches:  # the caches this thread has used (each registers once)
         cache.clear()
-    _SLOTS.caches.clear()
 
 
 # --------------------------------------------------------------------------- tap layout

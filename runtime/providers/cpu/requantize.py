@@ -153,9 +153,9 @@ def apply_multiplier(x, quantized_multiplier, shift) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ accumulator -> output
-#: Outputs smaller than this take the exact int64 path: the fast path's fixed cost (a
-#: dozen numpy calls) only pays off on big tensors.
-FAST_PATH_MIN_ELEMENTS = 16384
+#: Outputs smaller than this take the exact float64 (or int64) path: the fast path's fixed
+#: cost (a dozen numpy calls per slab, then the fixups) only pays off on big tensors.
+FAST_PATH_MIN_ELEMENTS = 1 << 17
 # The fast path holds 512 + value in float32: in [512, 1024) that is fixed point with 14
 # fraction bits. Its error budget (in those units) must stay well below half a unit.
 _BINADE = 512.0
@@ -165,6 +165,19 @@ _MAX_ERROR_UNITS = 1 << 11
 _SLAB_ELEMENTS = 1 << 18
 # The closed form's constants, in the order of the fast path's stacked table.
 _EXACT_NAMES = ("multiplier", "shift", "offset", "total", "d_pos", "d_neg", "negative_below")
+
+
+def _sparse_nonzero(flags: np.ndarray) -> np.ndarray:
+    """``np.flatnonzero`` of a contiguous bool array with few True values: scans it as
+    64-bit words (8 flags each) and looks closer only at the words that are not zero."""
+    flat = flags.reshape(-1)
+    if flat.size % 8:
+        return np.flatnonzero(flat)
+    words = np.flatnonzero(flat.view(np.uint64))
+    if not words.size:
+        return words
+    candidates = (words[:, None] * 8 + np.arange(8)).reshape(-1)
+    return candidates[flat[candidates]]
 
 
 def memory_order(a: np.ndarray) -> tuple[int, ...]:
@@ -207,10 +220,10 @@ class AccumulatorRequantizer:
                              negative_below=negative_below)
         self._constants = {k: np.ascontiguousarray(v) for k, v in constants.items()}
         self._fast = self._fast_constants(float(acc_bound)) if self._narrow else None
+        self._small = self._small_constants(float(acc_bound)) if self._narrow else None
         self._by_order: dict[tuple, dict[str, np.ndarray]] = {}
         self._slab_cache: dict[tuple, list] = {}
         self._scratch: tuple[np.ndarray, ...] = ()
-        self._flags = np.empty(0, np.bool_)
         #: How many values the fast path recomputed exactly so far (near-integer quotients).
         self.exact_fixups = 0
 
@@ -233,7 +246,10 @@ class AccumulatorRequantizer:
     def __call__(self, acc: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """The requantized ``acc``, written into ``out`` when given (same shape)."""
         if self._fast is None or acc.dtype != np.float32 or acc.size < FAST_PATH_MIN_ELEMENTS:
-            y = self.exact(acc.astype(np.int64))
+            if self._small_fits(acc):
+                y = self._small_path(acc)
+            else:
+                y = self.exact(acc.astype(np.int64))
             if out is None:
                 return y.astype(self.dtype)
             out[...] = y
@@ -262,6 +278,47 @@ class AccumulatorRequantizer:
             found["exact_table"] = np.stack([found[k] for k in _EXACT_NAMES])
             self._by_order[key] = found
         return found
+
+    # ---------------------------------------------------------------- small
+    def _small_constants(self, acc_bound: float) -> dict | None:
+        """float64 form of the closed form, exact when ``|acc*M| + |offset*M + D| < 2**53``:
+        then ``acc * M/2**S + (offset*M + D)/2**S`` is computed without rounding (every
+        term and the sum are representable), and its floor is the integer result. Fewer,
+        cheaper numpy calls than int64 arithmetic: what small (batch-1) tensors need."""
+        c = self._constants
+        m = c["multiplier"].astype(np.float64)
+        k = c["offset"] * c["multiplier"] + c["d_pos"]
+        k_max = float(np.max(np.abs(k), initial=0))
+        if k_max >= 2.0**52:
+            return None
+        m_max = float(np.max(m, initial=0.0))
+        scale = np.ldexp(1.0, -c["total"])
+        adjust = (c["d_pos"] - c["d_neg"]) * scale
+        negative = bool(np.any(adjust)) and self.act_min < self.zero_point
+        return {"m": m * scale, "k": k * scale,
+                "adjust": adjust if negative else None,
+                "threshold": (c["negative_below"] - c["offset"]).astype(np.float64),
+                # |acc| below this keeps every term exact; checked on the data when the
+                # static bound is larger (weights' worst case is rarely reached)
+                "acc_limit": (2.0**52 - k_max) / max(m_max, 1.0),
+                "static_ok": acc_bound * m_max + k_max < 2.0**52}
+
+    def _small_fits(self, acc: np.ndarray) -> bool:
+        s = self._small
+        return s is not None and acc.dtype.kind == "f" and (
+            s["static_ok"] or float(np.max(np.abs(acc), initial=0.0)) < s["acc_limit"])
+
+    def _small_path(self, acc: np.ndarray) -> np.ndarray:
+        s = self._small
+        w = acc * s["m"]
+        w += s["k"]
+        if s["adjust"] is not None:
+            np.subtract(w, s["adjust"], out=w, where=acc < s["threshold"])
+        np.floor(w, out=w)
+        # The zero point joins after the floor: added before, it could push the sum past
+        # 53 significant bits when the shift is large.
+        w += self.zero_point
+        return np.clip(w, self.act_min, self.act_max, out=w)
 
     # ----------------------------------------------------------------- fast
     def _fast_constants(self, acc_bound: float) -> dict | None:
@@ -304,16 +361,19 @@ class AccumulatorRequantizer:
             arrays["adjust"] = adjust.astype(np.float32)
             arrays["threshold"] = np.clip(c["negative_below"] - c["offset"], -limit,
                                           limit).astype(np.float32)
+        shifted = np.array([_BINADE + lo + 0.5, _BINADE + hi + 0.5], np.float32).view(
+            np.int32) >> _FRACTION_BITS
         return {
             "arrays": arrays,
             "names": tuple(arrays),
-            "lo": np.float32(_BINADE + lo + 0.5),
-            "hi": np.float32(_BINADE + hi + 0.5),
+            "lo": np.int32(shifted[0]),  # the binade's exponent bits above floor(v) + bias8
+            "hi": np.int32(shifted[1]),
             "window": 2 * error,
         }
 
     def _slabs(self, acc: np.ndarray, c: dict[str, np.ndarray], key: tuple) -> list:
-        """Cache-sized slabs of the first non-trivial axis, each with its constants."""
+        """Cache-sized slabs of the first non-trivial axis (contiguous ranges of the flat
+        array), each with its first flat index and its constants."""
         found = self._slab_cache.get(key)
         if found is None:
             axis = next((a for a, n in enumerate(acc.shape) if n > 1), 0)
@@ -323,12 +383,14 @@ class AccumulatorRequantizer:
             found = []
             for start in range(0, acc.shape[axis], step):
                 part = lead + (slice(start, start + step),)
-                found.append((part, [c[k][part] if c[k].shape[axis] > 1 else c[k]
-                                     for k in self._fast["names"]]))
+                found.append((part, start * per_index,
+                              [c[k][part] if c[k].shape[axis] > 1 else c[k]
+                               for k in self._fast["names"]]))
             self._slab_cache[key] = found
             size = step * per_index
             if not self._scratch or self._scratch[0].size < size:
-                self._scratch = (np.empty(size, np.float32), np.empty(size, np.int32))
+                self._scratch = (np.empty(size, np.float32), np.empty(size, np.int32),
+                                 np.empty(size, np.bool_))
         return found
 
     def _fast_path(self, acc: np.ndarray, out: np.ndarray, c: dict[str, np.ndarray],
@@ -336,14 +398,13 @@ class AccumulatorRequantizer:
         """``acc`` C-contiguous, ``out`` and ``c`` laid out like it. Works through
         cache-sized slabs, so that the passes run on data in L2 instead of streaming every
         temporary through memory; then recomputes the flagged near-integers exactly."""
-        slabs = self._slabs(acc, c, key)
-        if self._flags.shape != acc.shape:
-            self._flags = np.empty(acc.shape, np.bool_)
-        flags = self._flags
-        for part, consts in slabs:
-            self._fast_slab(acc[part], out[part], flags[part], *consts)
-        near_integer = np.flatnonzero(flags)
-        if near_integer.size:
+        near: list[np.ndarray] = []
+        for part, first, consts in self._slabs(acc, c, key):
+            flagged = self._fast_slab(acc[part], out[part], *consts)
+            if flagged.size:
+                near.append(flagged + first)
+        if near:
+            near_integer = np.concatenate(near)
             self.exact_fixups += int(near_integer.size)
             where = np.unravel_index(near_integer, acc.shape)
             table = c["exact_table"]
@@ -352,24 +413,32 @@ class AccumulatorRequantizer:
             constants = dict(zip(_EXACT_NAMES, picked, strict=True))
             out[where] = self.exact(acc[where].astype(np.int64), constants)
 
-    def _fast_slab(self, acc: np.ndarray, out: np.ndarray, flags: np.ndarray, ms: np.ndarray,
-                   kp: np.ndarray, adjust: np.ndarray | None = None,
-                   threshold: np.ndarray | None = None) -> None:
+    def _fast_slab(self, acc: np.ndarray, out: np.ndarray, ms: np.ndarray, kp: np.ndarray,
+                   adjust: np.ndarray | None = None, threshold: np.ndarray | None = None
+                   ) -> np.ndarray:
+        """Requantize one slab; returns the flat indices (in the slab) of the values whose
+        float result was too close to an integer to trust."""
         f = self._fast
         size = acc.size
         w = self._scratch[0][:size].reshape(acc.shape)
         z = self._scratch[1][:size].reshape(acc.shape)
+        flags = self._scratch[2][:size].reshape(acc.shape)
         np.multiply(acc, ms, out=w)
         np.add(w, kp, out=w)
         if threshold is not None:
             np.less(acc, threshold, out=flags)
             np.subtract(w, adjust, out=w, where=flags)
-        np.clip(w, f["lo"], f["hi"], out=w)
         bits = w.view(np.int32)
+        # For a positive float the int32 bit pattern grows with the value, and a negative
+        # one is a negative int32: shifting, then clamping in the integer domain, clamps
+        # the value itself. The output takes the low byte: floor(v) (+ 256 for int8).
+        np.right_shift(bits, _FRACTION_BITS, out=z)
+        np.clip(z, f["lo"], f["hi"], out=z)
+        np.copyto(out.view(np.uint8), z, casting="unsafe")
+        # Outside the binade these bits are no fraction: a few extra exact recomputations.
         np.bitwise_and(bits, (1 << _FRACTION_BITS) - 1, out=z)
         np.less(z, f["window"], out=flags)
-        np.right_shift(bits, _FRACTION_BITS, out=z)
-        np.copyto(out.view(np.uint8), z, casting="unsafe")  # the low byte: floor(v)
+        return _sparse_nonzero(flags)
 
 __all__ = [
     "FAST_PATH_MIN_ELEMENTS",

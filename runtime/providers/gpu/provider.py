@@ -86,8 +86,8 @@ class GPUExecutionProvider(ExecutionProvider):
                 continue
             nbytes = 4 * int(np.prod([d if isinstance(d, int) else 1 for d in v.shape]))
             if nbytes > limit:
-                return (f"constant {v.name} ({nbytes / 2**20:.0f} MiB) exceeds the adapter's "
-                        f"{limit / 2**20:.0f} MiB storage binding limit")
+                return (f"constant {v.name} ({nbytes / 2**20:.1f} MiB) exceeds the adapter's "
+                        f"{limit / 2**20:.1f} MiB storage binding limit")
         return None
 
     def supported_ops(self) -> list[str]:

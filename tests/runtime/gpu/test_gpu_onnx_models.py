@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("gpu_context")
 
 _MODELS = {m.name: m for m in light_models()}
 FAST = ["squeezenet", "shufflenet"]
-#: Ops of these models the GPU provider leaves to the CPU (the summary must say so).
+#: Ops of these models the GPU provider has no kernel for.
 CPU_OPS = {"LRN"}
 
 
@@ -27,9 +27,13 @@ def _check(name: str) -> None:
     data = model.SerializeToString()
     gpu = InferenceSession(data, providers=["gpu", "cpu"])
     cpu = InferenceSession(data, providers=["cpu"])
-    on_cpu = {n.op_type for n in gpu.graph.nodes
-              if gpu.get_provider_assignment()[n.name] == "cpu"}
-    assert on_cpu <= CPU_OPS, gpu.get_provider_summary()
+    summary = gpu.get_provider_summary()
+    for node in gpu.graph.nodes:
+        if gpu.get_provider_assignment()[node.name] == "cpu":
+            # LRN has no GPU kernel; AlexNet/VGG's fc weights exceed lavapipe's 128 MiB
+            # binding (the summary says so).
+            assert node.op_type in CPU_OPS or f"{node.name} ({node.op_type}: constant" in \
+                summary and "storage binding limit" in summary, summary
     names = [i.name for i in gpu.get_inputs()]
     for got, want in zip(gpu.run(None, dict(zip(names, feed))),
                          cpu.run(None, dict(zip(names, feed))), strict=True):

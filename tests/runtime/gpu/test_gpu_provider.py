@@ -162,10 +162,10 @@ def test_symbolic_batch_and_profiling():
 # ------------------------------------------------------------------ device limits
 @pytest.fixture
 def small_bindings(gpu_context, monkeypatch):
-    """Pretend the adapter binds at most 64 KiB per storage binding, with 32-byte offset
-    alignment (lavapipe's and NVIDIA's): a LeNet or MobileNet activation of a few images
-    is larger."""
-    monkeypatch.setattr(gpu_context, "max_binding_bytes", 64 << 10)
+    """Pretend the adapter binds at most 256 KiB per storage binding, with 32-byte offset
+    alignment (lavapipe's and NVIDIA's): the zoo's weights fit, a LeNet or MobileNet
+    activation of 20 images does not."""
+    monkeypatch.setattr(gpu_context, "max_binding_bytes", 256 << 10)
     monkeypatch.setattr(gpu_context, "offset_alignment", 32)
     return gpu_context
 
@@ -179,7 +179,8 @@ def test_big_tensors_are_split_into_binding_sized_chunks(small_bindings):
         graph = edgefw.trace(models.build(name), np.zeros((1, *shape), np.float32))
         gpu = InferenceSession(graph, providers=["gpu", "cpu"])
         cpu = InferenceSession(graph, providers=["cpu"])
-        x = np.random.default_rng(0).random((5, *shape)).astype(np.float32)
+        assert set(gpu.get_provider_assignment().values()) == {"gpu"}
+        x = np.random.default_rng(0).random((20, *shape)).astype(np.float32)
         before = gpu._providers[0].stats["dispatches"]
         assert_close(gpu.run(None, {"input": x})[0], cpu.run(None, {"input": x})[0])
         if name != "transformer":  # its attention reshapes cannot be split; they fit anyway
@@ -197,6 +198,16 @@ def test_chunks_start_at_aligned_offsets_or_the_error_says_why(small_bindings):
     assert env.row_chunks(3, [3136, 18816], "Conv") == [(0, 3)]  # fits: one chunk
     with pytest.raises(DeviceError, match="256-byte aligned offsets"):
         env.row_chunks(10, [3136, 50176], "Conv")  # 4 images' output exceed 128 KiB
+
+
+def test_constants_past_the_binding_limit_stay_on_the_cpu(small_bindings):
+    g = Graph("wide")
+    x = g.add_input("x", "float32", ("batch", 300))
+    g.set_outputs([g.add_node("Gemm", [x, rand(400, 300)], {"transB": 1}, name="fc").output])
+    session = InferenceSession(g, providers=["gpu", "cpu"])
+    assert session.get_provider_summary() == (
+        "0 nodes on gpu, 1 on cpu: fc (Gemm: constant fc.in1 (0.5 MiB) exceeds the adapter's "
+        "0.2 MiB storage binding limit)")
 
 
 def test_a_tensor_past_the_buffer_limit_fails_naming_the_node(gpu_context, monkeypatch):

@@ -200,3 +200,11 @@ def test_docstring_examples():
                    fold_qdq_weights_pass, integer_execution, qdq_patterns, integer_ops,
                    integer_common):
         assert doctest.testmod(module).failed == 0, module.__name__
+
+
+def test_exporters_can_keep_the_qdq_form():
+    g, _ = _conv_graph()
+    optimize(g, "all", integer_kernels=False)
+    assert "QConv" not in [n.op_type for n in g.nodes]
+    assert [n.op_type for n in g.nodes].count("DequantizeLinear") == 4  # x, w, b, y
+    assert "fuse_qdq" not in g.metadata["passes"]

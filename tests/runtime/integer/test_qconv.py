@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from edgefw.ir.primitives import conv2d
+from runtime.providers.cpu import requantize
 from tests.runtime.integer import tflite_reference as ref
 from tests.runtime.integer.qdq_graphs import (
     QDQBuilder,
@@ -80,7 +81,9 @@ def _reference(x_int, w_q, b_q, xq, yq, w_scale, attrs, clamp, wide):
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_qconv_matches_tflite_reference_and_simulated_qdq(case):
+def test_qconv_matches_tflite_reference_and_simulated_qdq(case, monkeypatch):
+    if "fast_path" in case:  # big batches take the float fast path: force it at test size
+        monkeypatch.setattr(requantize, "FAST_PATH_MIN_ELEMENTS", 1)
     x_shape, w_shape, attrs, per_channel, with_bias, activation, dtype = CASES[case]
     rng = np.random.default_rng(abs(hash(case)) % 2**32)
     x = rng.uniform(-1.0, 2.0, x_shape).astype(np.float32)
@@ -126,3 +129,22 @@ def test_qconv_matches_tflite_reference_and_simulated_qdq(case):
     want = _reference(xq.quantize(x), w_q, bias_ref, xq, yq, w_scale, attrs, clamp, wide)
     np.testing.assert_array_equal(got, want.astype(dtype))
     assert np.max(np.abs(got.astype(np.int64) - simulated.astype(np.int64))) <= 1
+
+
+@pytest.mark.parametrize("case", ["depthwise_stride2_relu6", "conv1d", "per_channel_3x3_pad"])
+def test_shape_generic_kernel_matches_the_planned_one(case):
+    """The plan a session builds from declared (symbolic) shapes uses the generic conv2d
+    kernel; plans for concrete shapes use the ConvPlan kernel. Same integers."""
+    x_shape, w_shape, attrs, *_ = CASES[case]
+    rng = np.random.default_rng(3)
+    builder = QDQBuilder(case)
+    xq, yq = params_for(-1.0, 2.0), params_for(-3.0, 3.0)
+    xd = builder.quantized_input("x", ("batch",) + x_shape[1:], xq)
+    wd, _, _ = builder.weight(rng.normal(0, 0.3, w_shape).astype(np.float32), 0)
+    y = builder.g.add_node("Conv", [xd, wd], attrs).output
+    builder.quantized_output(y, yq)
+    _, fused = sessions(builder.g)
+    generic_plan = fused.plan  # built from the declared shapes, before any run
+    x = rng.uniform(-1.0, 2.0, x_shape).astype(np.float32)
+    planned = fused.run(None, {"x": x})[0]
+    np.testing.assert_array_equal(generic_plan.run(x)[0], planned)

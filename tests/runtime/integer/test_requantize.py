@@ -125,7 +125,7 @@ def _scalar_reference(acc, offset, m, shift, zero_point, lo, hi, wide=False):
 @pytest.mark.parametrize("layout", ["nchw", "chwn"])
 def test_fast_path_is_bit_exact(dtype, zero_point, clamp, layout):
     rng = np.random.default_rng(5)
-    channels, spatial, batch = 6, (5, 7), 200
+    channels, spatial, batch = 6, (5, 7), 700
     m = rng.integers(1 << 30, 1 << 31, channels)
     m[0] = 1 << 30                       # power-of-two scale: exact ties are common
     shift = -rng.integers(0, 14, channels)
@@ -144,7 +144,7 @@ def test_fast_path_is_bit_exact(dtype, zero_point, clamp, layout):
     acc = acc.astype(np.float32)
     if layout == "chwn":
         acc = np.ascontiguousarray(acc.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
-    assert acc.size >= rq.FAST_PATH_MIN_ELEMENTS
+    assert acc.size >= rq.FAST_PATH_MIN_ELEMENTS, acc.size
     got = requantize(acc)
     assert requantize.exact_fixups > 0  # the planted near-ties went through the exact path
     assert got.dtype == np.dtype(dtype) and got.shape == acc.shape
@@ -160,6 +160,28 @@ def test_fast_path_is_bit_exact(dtype, zero_point, clamp, layout):
             want = [_scalar_reference(acc[n, c, 0, w], offset[0, c, 0, w], m[c], shift[c],
                                       zero_point, *clamp) for w in range(4)]
             assert list(got[n, c, 0, :4]) == want
+
+
+@pytest.mark.parametrize("act_min", [-128, -100])
+def test_small_float64_path_is_bit_exact(act_min):
+    rng = np.random.default_rng(15)
+    channels = 5
+    m = rng.integers(1 << 30, 1 << 31, channels)
+    m[0] = 1 << 30
+    shift = -rng.integers(0, 20, channels)
+    offset = rng.integers(-5000, 5000, channels)
+    requantize = rq.AccumulatorRequantizer(m, shift, offset, zero_point=-100,
+                                           act_min=act_min, act_max=127, dtype="int8",
+                                           acc_bound=1 << 20)
+    assert requantize._small is not None
+    acc = rng.integers(-(1 << 20), 1 << 20, (300, channels))
+    for c in range(channels):
+        ties = _near_ties(int(m[c]), int(shift[c]), 100)
+        acc[: ties.size, c] = ties - offset[c]
+    got = requantize(acc.astype(np.float32))  # below FAST_PATH_MIN_ELEMENTS: float64 path
+    want = [[_scalar_reference(a, offset[c], m[c], shift[c], -100, act_min, 127)
+             for c, a in enumerate(row)] for row in acc]
+    assert got.tolist() == want
 
 
 def test_writes_into_given_output_and_small_inputs_take_the_exact_path():

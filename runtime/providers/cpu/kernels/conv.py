@@ -8,8 +8,9 @@ With a static input shape and constant weights (every traced or exported model) 
 kernel builds the convolution's plan (:class:`~edgefw.ir.primitives.conv_plan.ConvPlan`:
 padded buffer, window views, chunks) and the GEMM weights (bias folded in) once, so a run
 is a copy in, one ``copyto`` and one GEMM per chunk, and the activation: at batch 1 the
-per-call argument handling would otherwise cost more than the arithmetic. Batch-1 results
-go straight into the planner's preallocated buffer (batch-minor and NCHW coincide there).
+per-call argument handling would otherwise cost more than the arithmetic. Results go into
+the planner's preallocated buffer, stored batch-minor (what the next conv or pooling reads
+without transposing; at batch 1 it is plain NCHW).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from edgefw.errors import UnsupportedOpError
 from edgefw.ir.primitives import conv2d
 from edgefw.ir.primitives.conv import ConvPlan, conv_geometry
+from edgefw.ir.primitives.windows import from_batch_minor
 from edgefw.ir.schema.dims import resolve_pads
 from runtime.providers.base import Kernel, KernelContext
 from runtime.providers.cpu.kernels.fused_activation import inplace_activation
@@ -126,10 +128,12 @@ def _planned_conv(ctx: KernelContext, n: int, group: int, const_w, const_b, stat
     if bias is not None and bias.shape != (plan.geometry.out_channels,):
         return None  # let the general path raise its error at run time
     weights = plan.prepare_weights(weight, bias)
-    # Batch-minor output equals NCHW at batch 1: write into the planner's buffer.
-    out = ctx.output_buffer() if x4_shape[0] == 1 else None
-    if n == 1 and out is not None:
-        out = out[:, :, None, :]
+    out = ctx.output_buffer()
+    if out is not None:
+        # The planner's buffer holds the result in the plan's batch-minor order (the same
+        # as NCHW at batch 1): a new allocation per run costs page faults at batch 256.
+        g = plan.geometry
+        out = from_batch_minor(out.reshape(g.out_channels, *g.out_hw, g.batch))
 
     def conv_planned(x, w=None, b=None):
         y = plan.forward(x if n == 2 else x[:, :, None, :], weights, out)

@@ -24,9 +24,14 @@ _DEN = np.array([-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203
 _CLAMP = np.float32(4.0)  # erf(4) == 1 in float32
 
 
-# Both polynomials side by side, the denominator padded with leading zeros, so one Horner
-# step is two ufunc calls for both (at batch 1 the call count is the cost).
-_COEFFS = np.stack([_NUM, np.concatenate([np.zeros(len(_NUM) - len(_DEN), np.float32), _DEN])])
+def _horner(coefficients: np.ndarray, x2: np.ndarray) -> np.ndarray:
+    """sum(c[k] * x2**(n-1-k)) in a new array, two ufunc calls per coefficient."""
+    acc = np.multiply(x2, coefficients[0])
+    np.add(acc, coefficients[1], out=acc)
+    for c in coefficients[2:]:
+        np.multiply(acc, x2, out=acc)
+        np.add(acc, c, out=acc)
+    return acc
 
 
 def erf_float32(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -34,14 +39,9 @@ def erf_float32(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     src_dtype = x.dtype
     xc = clamp(x.astype(np.float32, copy=False), -_CLAMP, _CLAMP)
     x2 = np.square(xc)
-    lead = (2,) + (1,) * x.ndim
-    pq = np.empty((2,) + x.shape, np.float32)
-    pq[...] = _COEFFS[:, 0].reshape(lead)
-    for k in range(1, _COEFFS.shape[1]):
-        np.multiply(pq, x2, out=pq)
-        np.add(pq, _COEFFS[:, k].reshape(lead), out=pq)
-    p, q = pq[0], pq[1]
+    p = _horner(_NUM, x2)
     np.multiply(p, xc, out=p)
+    q = _horner(_DEN, x2)
     if out is None:
         return np.divide(p, q, out=p).astype(src_dtype, copy=False)
     return np.divide(p, q, out=out, casting="same_kind")

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from edgefw.errors import UnsupportedOpError
-from edgefw.ir.primitives.elementwise import clamp
+from edgefw.ir.primitives.elementwise import clamp_ufunc
 
 FUSED_ACTIVATION_KEY = "fused_activation"
 SUPPORTED = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh")
@@ -40,6 +40,17 @@ def parse_activation(spec: Any) -> tuple[str, tuple]:
     return name, args
 
 
+def _bound_clamp(lo: Any, hi: Any, dtype: np.dtype) -> Callable[[np.ndarray], None]:
+    """In-place clamp of a float array with the bounds converted once (batch 1 counts
+    every microsecond of Python)."""
+    clip_ufunc, lo, hi = clamp_ufunc(lo, hi, dtype)
+
+    def clamp_in_place(y: np.ndarray) -> None:
+        clip_ufunc(y, lo, hi, out=y)
+
+    return clamp_in_place
+
+
 def inplace_activation(spec: Any, dtype: np.dtype) -> Callable[[np.ndarray], None] | None:
     """A function applying the marked activation to an array in place (None: no mark)."""
     if spec is None:
@@ -48,10 +59,7 @@ def inplace_activation(spec: Any, dtype: np.dtype) -> Callable[[np.ndarray], Non
     if name == "Relu":
         zero = dtype.type(0)
         if dtype.kind == "f":  # the clip ufunc: 3.5x faster than maximum with a scalar
-            def relu_float(y: np.ndarray) -> None:
-                clamp(y, zero, None, out=y)
-
-            return relu_float
+            return _bound_clamp(zero, None, dtype)
 
         def relu(y: np.ndarray) -> None:
             np.maximum(y, zero, out=y)
@@ -62,10 +70,7 @@ def inplace_activation(spec: Any, dtype: np.dtype) -> Callable[[np.ndarray], Non
         lo = None if lo is None else dtype.type(lo)
         hi = None if hi is None else dtype.type(hi)
         if dtype.kind == "f":
-            def clip_float(y: np.ndarray) -> None:
-                clamp(y, lo, hi, out=y)  # one pass instead of maximum + minimum
-
-            return clip_float
+            return _bound_clamp(lo, hi, dtype)  # one pass instead of maximum + minimum
 
         def clip(y: np.ndarray) -> None:
             if lo is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgefw.ir.primitives.blas import matmul, matmul_for
 from runtime.providers.base import Kernel, KernelContext
 from runtime.providers.cpu.kernels.fused_activation import inplace_activation
 from runtime.providers.cpu.registry import cpu_kernel
@@ -35,8 +36,11 @@ def gemm(ctx: KernelContext) -> Kernel:
 
     if weight is not None and not trans_a and not has_runtime_c:
         # The hot path: y = x @ W' (+ b) (+ activation), everything else precomputed.
+        a_shape = ctx.static_input_shape(0)
+        product = matmul if a_shape is None else matmul_for(a_shape[0] * weight.size)
+
         def gemm_const_weight(a, b, c=None):
-            y = np.matmul(a, weight, out=out)
+            y = product(a, weight, out=out)
             if bias is not None:
                 np.add(y, bias, out=y)
             if activation is not None:
@@ -51,9 +55,9 @@ def gemm(ctx: KernelContext) -> Kernel:
     def gemm_general(a, b, c=None):
         a = a.T if trans_a else a
         if weight is not None:
-            y = np.matmul(a, weight, out=out)
+            y = matmul(a, weight, out=out)
         else:
-            y = np.matmul(a, b.T if trans_b else b, out=out)
+            y = matmul(a, b.T if trans_b else b, out=out)
             if alpha != 1.0:
                 np.multiply(y, scale, out=y)
         if bias is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgefw.ir.primitives.blas import matmul as blas_matmul
 from runtime.providers.base import Kernel, KernelContext
 from runtime.providers.cpu.kernels.fused_activation import inplace_activation
 from runtime.providers.cpu.registry import cpu_kernel
@@ -19,7 +20,7 @@ def matmul(ctx: KernelContext) -> Kernel:
 
     if weight is not None:
         def matmul_const(a, b):
-            y = np.matmul(a, weight, out=out)
+            y = blas_matmul(a, weight, out=out)
             if activation is not None:
                 activation(y)
             return y
@@ -27,7 +28,7 @@ def matmul(ctx: KernelContext) -> Kernel:
         return matmul_const
 
     def matmul_any(a, b):
-        y = np.matmul(a, b, out=out)
+        y = blas_matmul(a, b, out=out)
         if activation is not None:
             activation(y)
         return y

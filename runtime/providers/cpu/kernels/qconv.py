@@ -37,10 +37,6 @@ from runtime.providers.cpu.kernels.integer_common import (
 from runtime.providers.cpu.registry import cpu_kernel
 from runtime.providers.cpu.requantize import AccumulatorRequantizer
 
-#: Accumulator elements per conv call (1 MiB of float32): the batch is cut into slabs of
-#: about this size, so each slab's accumulators are requantized while still in cache.
-SLAB_ELEMENTS = 1 << 18
-
 
 @cpu_kernel("QConv", domain="edgefw")
 def qconv(ctx: KernelContext) -> Kernel:
@@ -82,7 +78,7 @@ def qconv(ctx: KernelContext) -> Kernel:
 
     def batch_minor_output(batch: int, out_hw: tuple[int, int]) -> np.ndarray:
         """A fresh (N, C, H, W) result stored (C, H, W, N)."""
-        return np.moveaxis(np.empty((channels,) + out_hw + (batch,), out_dtype), -1, 0)
+        return np.empty((channels,) + out_hw + (batch,), out_dtype).transpose(3, 0, 1, 2)
 
     def finish(out4: np.ndarray) -> np.ndarray:
         return out4 if n == 2 else out4[:, :, 0, :]
@@ -112,35 +108,28 @@ def qconv(ctx: KernelContext) -> Kernel:
 
 def _planned(ctx: KernelContext, static: tuple[int, ...], n: int, weight: np.ndarray,
              group: int, geometry, batch_minor_output, finish) -> Kernel | None:
-    """The kernel for a static input shape: ConvPlans for batch slabs, whose accumulators
-    are requantized while they are still in cache."""
-    batch = static[0]
-    if batch == 0:
+    """The kernel for a static input shape: one ConvPlan, one accumulator buffer.
+
+    (Cutting the batch into slabs was measured slower: batch-minor outputs then take the
+    requantized values in runs of a few bytes.)"""
+    if static[0] == 0:
         return None
     window, out_hw, requantizer = geometry(tuple(static[2:]))
-    per_image = weight.shape[0] * out_hw[0] * out_hw[1]
-    slab = max(1, min(batch, SLAB_ELEMENTS // per_image))
-    slabs = [(start, min(slab, batch - start)) for start in range(0, batch, slab)]
-    steps = {}  # slab size -> (plan, weights, accumulator buffer, input converter)
-    for size in sorted({size for _, size in slabs}):
-        x4_shape = (size,) + (tuple(static[1:]) if n == 2 else (static[1], 1, static[2]))
-        plan = ConvPlan(conv_geometry("QConv", x4_shape, weight.dtype, weight.shape, *window,
-                                      group), weight.dtype)
-        acc = np.moveaxis(np.empty((weight.shape[0],) + tuple(out_hw) + (size,), weight.dtype),
-                          -1, 0)
-        # 1x1 convs multiply the input as it is: it must be float. Other convs copy the
-        # input into the plan's padded buffer anyway, converting int8 to float on the way.
-        to_float = FloatCopy(weight.dtype) if plan.geometry.pointwise else None
-        steps[size] = (plan, plan.prepare_weights(weight, None), acc, to_float)
+    x4_shape = tuple(static) if n == 2 else (static[0], static[1], 1, static[2])
+    plan = ConvPlan(conv_geometry("QConv", x4_shape, weight.dtype, weight.shape, *window,
+                                  group), weight.dtype)
+    weights = plan.prepare_weights(weight, None)
+    acc = np.empty((weight.shape[0],) + tuple(out_hw) + (static[0],),
+                   weight.dtype).transpose(3, 0, 1, 2)
+    # 1x1 convs multiply the input as it is: it must be float. Other convs copy the input
+    # into the plan's padded buffer anyway, converting int8 to float on the way.
+    to_float = FloatCopy(weight.dtype) if plan.geometry.pointwise else None
 
     def qconv_planned(x, w=None, m=None, s=None, b=None):
         x4 = x if n == 2 else x[:, :, None, :]
+        plan.forward(x4 if to_float is None else to_float(x4), weights, acc)
         out4 = batch_minor_output(x.shape[0], out_hw)
-        for start, size in slabs:
-            plan, weights, acc, to_float = steps[size]
-            part = x4[start:start + size]
-            plan.forward(part if to_float is None else to_float(part), weights, acc)
-            requantizer(acc, out4[start:start + size])
+        requantizer(acc, out4)
         return finish(out4)
 
     return qconv_planned
