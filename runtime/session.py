@@ -312,7 +312,8 @@ def _optimize(graph: Graph, level: str) -> Graph:
     optimize = getattr(passes, "optimize", None)
     if optimize is None:
         return graph
-    result = optimize(graph, level)
+    # The session's own copy may use the runtime's internal integer kernels.
+    result = optimize(graph, level, integer_kernels=True)
     return result if isinstance(result, Graph) else graph
 
 

@@ -68,15 +68,6 @@ def test_default_output_name_and_opset(lenet_checkpoint, tmp_path, capsys):
     model = onnx.load(str(tmp_path / "copy.onnx"))
     assert model.opset_import[0].version == 17 and dims(model.graph.input[0])[0] == "batch"
 
-
-def test_tflite_is_not_supported_yet(lenet_checkpoint, tmp_path, capsys):
-    out = tmp_path / "lenet.tflite"
-    assert main(["export", str(lenet_checkpoint[0]), "--format", "tflite", "--out",
-                 str(out)]) == 2
-    assert "tflite is not supported yet" in capsys.readouterr().err
-    assert not out.exists()
-
-
 def test_wrong_architecture_and_opset_are_clear_errors(lenet_checkpoint, tmp_path, capsys):
     out = tmp_path / "x.onnx"
     assert main(["export", str(lenet_checkpoint[0]), "--model", "mlp", "--out", str(out)]) == 2

@@ -111,7 +111,7 @@ def test_qdq_graph_runs_in_onnxruntime(activation_dtype, opset):
     assert types["conv.bias"] == onnx.TensorProto.INT32
     assert_shape_inference_agrees(model)
     x = rng.uniform(-2, 2, (3, 2, 6, 6)).astype(np.float32)
-    want = run_edgefw(graph, {"input": x})
+    want = run_edgefw(graph, {"input": x}, optimization="basic")  # simulated QDQ
     # As written (no graph rewrites), onnxruntime computes exactly what the file says.
     assert_outputs_match(run_onnxruntime(model, {"input": x}, optimized=False), want, atol=1e-5)
     # Optimized, onnxruntime fuses the QDQ groups into integer kernels: one step of the

@@ -171,3 +171,19 @@ def test_bad_input_is_named():
         quantize.compare(model, (x, y), eval_batch=0)
     with pytest.raises(QuantizationError, match="latency_runs"):
         quantize.compare(model, (x, y), latency_runs=(5,))
+
+
+def test_a_failing_variant_is_reported_not_fatal(monkeypatch):
+    x, y = blob_images(32, 2)
+
+    def broken(graph, *args, **kwargs):
+        raise QuantizationError("no int8 weights today")
+
+    monkeypatch.setattr(quantize, "quantize_dynamic", broken)
+    report = quantize.compare(small_cnn(), (x, y), variants=["float32", "dynamic"],
+                              latency=False)
+    row = report.row("dynamic")
+    assert row.error == "QuantizationError: no int8 weights today" and row.accuracy is None
+    assert report.row("float32").accuracy is not None
+    assert "| dynamic | failed |" in report.table()
+    assert "**dynamic** failed: QuantizationError: no int8 weights today" in report.to_markdown()

@@ -48,15 +48,16 @@ CHECK_MODES = ("changed", "each", "none")
 DEFAULT_MAX_ITERATIONS = 10
 
 
-def passes_for_level(level: str, *, integer_kernels: bool = True) -> list[Pass]:
+def passes_for_level(level: str, *, integer_kernels: bool = False) -> list[Pass]:
     """Fresh pass instances for optimization ``level`` (see :data:`LEVELS`).
 
     ``basic`` keeps every op the model had but cleans the graph: shape inference, constant
     folding, identity removal, dead code. ``all`` adds the rewrites that change op types:
     Pad -> Conv padding, BatchNorm folding, MatMul + Add -> Gemm, activation fusion, and
-    QDQ groups -> integer kernels (:mod:`~edgefw.ir.passes.integer_execution`).
-    ``integer_kernels=False`` leaves QDQ groups as they are: what an exporter needs, since
-    the integer ops are the runtime's own and files carry the QDQ form.
+    with ``integer_kernels=True`` (what the runtime's session asks for on its own copy of the
+    graph), QDQ groups -> the runtime's integer kernels
+    (:mod:`~edgefw.ir.passes.integer_execution`). Those ops are edgefw-internal, so the default
+    leaves QDQ groups as they are: the graph stays portable (exporters write the QDQ form).
     """
     if level not in LEVELS:
         raise ConfigError(f"unknown optimization level {level!r}; choose one of "
@@ -185,14 +186,15 @@ def _verify(graph: Graph, when: str) -> None:
         raise GraphError(f"graph does not verify {when}: {exc}") from exc
 
 
-def optimize(graph: Graph, level: str = "all", *, integer_kernels: bool = True,
+def optimize(graph: Graph, level: str = "all", *, integer_kernels: bool = False,
              check: bool | str = "changed",
              max_iterations: int = DEFAULT_MAX_ITERATIONS) -> Graph:
     """Optimize ``graph`` in place at ``level`` (``"none"``, ``"basic"``, ``"all"``) and
     return it. What changed is recorded in ``graph.metadata["passes"]`` (e.g.
     ``"fold_batch_norm: 13, fuse_activation: 13"``); use :class:`PassManager` directly for
     the full :class:`OptimizationReport`. ``integer_kernels=False``: see
-    :func:`passes_for_level` (exporters pass it; sessions keep the default).
+    :func:`passes_for_level` (the runtime's session sets it; the default keeps the graph
+    portable).
 
     >>> from edgefw.ir import Graph
     >>> g = Graph()

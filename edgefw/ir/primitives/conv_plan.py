@@ -42,7 +42,7 @@ from functools import partial
 
 import numpy as np
 
-from edgefw.ir.primitives.blas import PARALLEL_MIN_MACS, matmul, matmul_nt
+from edgefw.ir.primitives.blas import PARALLEL_MIN_MACS, matmul, matmul_for, matmul_nt
 from edgefw.ir.primitives.parallel import parallel_workers, run_split
 from edgefw.ir.primitives.windows import (
     batch_minor,
@@ -123,8 +123,19 @@ class ConvPlan:
         self.depth = g.group_depth  # K/G; the ones row is index `depth`
         self.out_per_group = g.out_channels // g.group
         self.pixels = ho * wo * n
-        if g.pointwise or n == 0:  # no buffers: a 1x1 conv is a matmul; batch 0 is empty
-            self.full_width = False
+        # np.matmul itself for products OpenBLAS keeps on one thread (no policy overhead).
+        self._product = matmul_for(g.group * self.out_per_group * self.depth * self.pixels)
+        self.full_width = False
+        if n == 0:  # nothing to compute
+            return
+        if g.pointwise:  # a matmul over the (subsampled) input, with a ones row for the bias
+            check_temporary("conv2d", "1x1 input", (g.group, self.depth + 1, self.pixels),
+                            self.dtype.itemsize)
+            self._pointwise_buffer = np.empty((g.group, self.depth + 1, self.pixels),
+                                              self.dtype)
+            self._pointwise_buffer[:, self.depth] = 1
+            self._pointwise_dst = _view_as(self._pointwise_buffer[:, : self.depth],
+                                           (g.group, self.depth, ho, wo, n))
             return
         pt, pl, pb, pr = g.pads
         self.padded_hw = (h + pt + pb, w + pl + pr)
@@ -139,6 +150,8 @@ class ConvPlan:
         self.row_columns = (wp if self.full_width else wo) * n
         self._chunks = self._plan_chunks()
         chunk_columns = max(chunk.columns for chunk in self._chunks)
+        widest = max(c1 - c0 for chunk in self._chunks for c0, c1 in chunk.pieces)
+        self._product = matmul_for(g.group * self.out_per_group * (self.depth + 1) * widest)
         check_temporary("conv2d", "im2col columns", (g.group, self.depth + 1, chunk_columns),
                         self.dtype.itemsize)
         self._cols = np.empty((g.group, self.depth + 1, chunk_columns), self.dtype)
@@ -281,7 +294,7 @@ class ConvPlan:
                 np.copyto(_view_as(cols[:, : self.depth], chunk.window.shape), chunk.window)
             base = 0 if self.full_width else chunk.start
             for c0, c1 in chunk.pieces:
-                matmul(weights, cols[:, :, c0:c1], out=out3[:, :, base + c0:base + c1])
+                self._product(weights, cols[:, :, c0:c1], out=out3[:, :, base + c0:base + c1])
             if self.full_width:
                 grid4 = self._grid[:, :chunk.columns].reshape(
                     g.out_channels, chunk.rows, self.padded_hw[1], g.batch)
@@ -307,8 +320,17 @@ class ConvPlan:
         return np.ascontiguousarray(xb).reshape(g.group, -1, self.pixels)
 
     def _forward_pointwise(self, x: np.ndarray, weights: np.ndarray, y3: np.ndarray) -> None:
-        matmul(weights[:, :, : self.depth], self._pointwise_input(x), out=y3)
-        y3 += weights[:, :, self.depth:]
+        g = self.geometry
+        xb = batch_minor(x)
+        if g.strides != (1, 1):
+            xb = xb[:, :: g.strides[0], :: g.strides[1], :]
+        # Copying the input next to a ones row is cheaper than adding the bias afterwards
+        # (the input has fewer channels than the output, or as many).
+        np.copyto(self._pointwise_dst, xb.reshape(self._pointwise_dst.shape))
+        if g.group == 1:  # 2-D operands: a big product can be split (blas)
+            self._product(weights[0], self._pointwise_buffer[0], out=y3[0])
+        else:
+            self._product(weights, self._pointwise_buffer, out=y3)
 
     # ------------------------------------------------------------------ backward
     def backward(self, dy: np.ndarray, x: np.ndarray, w: np.ndarray, need_dx: bool,

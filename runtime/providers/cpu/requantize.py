@@ -15,16 +15,22 @@ variant with a 16-bit multiplier used for int64 accumulators (16x8: int16 activa
 Every function here is vectorised over numpy arrays and bit-exact; the tests compare them
 with a literal transcription of the C++ code.
 
-:class:`AccumulatorRequantizer` is what the Conv/Gemm kernels call on every run. It has the
-exact int64 path and a fast float32 path for large int8/uint8 outputs that is exact too:
-the double rounding collapses to ``floor((x * M + D) / 2**S)`` (see :func:`closed_form`), a
-float32 evaluation of it is off by less than a bound known at plan time, and the few
-elements whose float result lies within that bound of an integer are recomputed in int64.
+:class:`AccumulatorRequantizer` is what the Conv/Gemm kernels call on every run. The double
+rounding collapses to one, ``floor((x * M + D) / 2**S)`` with a sign-dependent ``D`` (see
+:func:`closed_form`), which it evaluates three ways, all giving TFLite's integers:
+
+- exact int64 arithmetic (reference; int16 outputs; multipliers above 1);
+- float64, for small tensors: every term is an integer times a power of two below 2**53,
+  so nothing rounds;
+- float32, for large int8/uint8 tensors, in cache-sized slabs: the result is off by less
+  than a bound known at plan time, the integer and fraction are read off the float's bits,
+  and the rare values whose fraction lies within that bound of an integer are recomputed
+  exactly.
 
     >>> import numpy as np
     >>> quantize_multiplier(0.0037)
     (2034096511, -8)
-    >>> int(multiply_by_quantized_multiplier(np.int64(10_000), 2034053610, -8))
+    >>> int(multiply_by_quantized_multiplier(np.int64(10_000), 2034096511, -8))
     37
 """
 

@@ -85,7 +85,12 @@ def _info(adapter: Any) -> AdapterInfo:
 def list_adapters() -> list[AdapterInfo]:
     """Every adapter wgpu finds (an empty list when there is none)."""
     wgpu = import_wgpu()
-    return [_info(a) for a in wgpu.gpu.enumerate_adapters_sync()]
+    try:
+        adapters = wgpu.gpu.enumerate_adapters_sync()
+    except Exception as exc:  # the native library or a driver failed to load
+        raise DeviceError(f"wgpu {wgpu.__version__} could not enumerate adapters "
+                          f"({type(exc).__name__}: {exc}); {INSTALL_HINT}") from exc
+    return [_info(a) for a in adapters]
 
 
 class GPUContext:
@@ -108,7 +113,6 @@ class GPUContext:
         self.max_buffer_bytes = self.limits.get("max-buffer-size", 256 << 20)
         self.max_groups = self.limits.get("max-compute-workgroups-per-dimension", 65535)
         self.offset_alignment = self.limits.get("min-storage-buffer-offset-alignment", 256)
-        self.lock = threading.Lock()  # guards the pipeline cache
         from runtime.providers.gpu.pipelines import PipelineCache
 
         self.pipelines = PipelineCache(self.device)

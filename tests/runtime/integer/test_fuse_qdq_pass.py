@@ -183,7 +183,7 @@ def test_dynamic_and_fold_passes_leave_float_graphs_alone():
     g.set_outputs([y])
     for p in (FuseQDQPass(), DropQDQPairPass(), FuseDynamicQuantPass(), FoldQDQWeightsPass()):
         assert p.run(g).changed is False
-    assert [n.op_type for n in optimize(g, "all").nodes] == ["Gemm"]
+    assert [n.op_type for n in optimize(g, "all", integer_kernels=True).nodes] == ["Gemm"]
 
 
 def test_every_integer_op_has_a_cpu_kernel():
@@ -202,9 +202,9 @@ def test_docstring_examples():
         assert doctest.testmod(module).failed == 0, module.__name__
 
 
-def test_exporters_can_keep_the_qdq_form():
+def test_optimize_keeps_the_qdq_form_by_default():
     g, _ = _conv_graph()
-    optimize(g, "all", integer_kernels=False)
+    optimize(g, "all")
     assert "QConv" not in [n.op_type for n in g.nodes]
     assert [n.op_type for n in g.nodes].count("DequantizeLinear") == 4  # x, w, b, y
     assert "fuse_qdq" not in g.metadata["passes"]
