@@ -10,6 +10,7 @@ rate (1e-4), batch 32; the fine-tuned model is cached too (``quantize.save_qat``
 
     python benchmarks/quantization_compare.py [--models mlp,lenet,mobilenet]
         [--cache /tmp/edgefw-quant-bench] [--out /tmp/edgefw-compare] [--calibration 1000]
+        [--runs-b1 50] [--runs-b256 15]
 
 Targets: QAT within 0.05 pp of float (never more than 0.05 pp below); int8 ONNX file
 <= 0.27x the float file for the MLP; int8 runtime latency <= 1.0x float at batch 256 on
@@ -73,7 +74,8 @@ def run(bench: str, args) -> dict:
     start = time.perf_counter()
     report = quantize.compare(model, (xte, yte), calibration_data=calibration, qat_model=qat,
                               output_dir=Path(args.out) / bench, mixed_eval_data=(x_val, y_val),
-                              mixed_max_drop=0.001, name=bench)
+                              mixed_max_drop=0.001, name=bench,
+                              latency_runs=(args.runs_b1, args.runs_b256))
     print(f"[{bench}] compared in {time.perf_counter() - start:.0f} s\n", flush=True)
     print(report.to_markdown(), flush=True)
     return check_targets(bench, report)
@@ -107,6 +109,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "edgefw-compare"))
     parser.add_argument("--calibration", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runs-b1", type=int, default=50, help="timed runs at batch 1")
+    parser.add_argument("--runs-b256", type=int, default=15, help="timed runs at batch 256")
     args = parser.parse_args(argv)
     summary = [run(bench, args) for bench in args.models.split(",") if bench]
     print("targets:")

@@ -39,6 +39,7 @@ class VariantResult:
     size_ratio: float | None = None
     latency_b1_ms: float | None = None
     latency_batch_ms: float | None = None
+    latency_best_ms: dict[str, float] | None = None  # fastest run per batch size (JSON only)
     ort_agrees: bool | None = None
     ort_max_error: float | None = None  # vs our QDQ reference path
     ort_max_error_deployed: float | None = None  # vs our integer kernels

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from runtime.loaders import load_onnx, load_tflite
 from runtime.planner import ExecutionPlan, PlanStep
+from runtime.preprocess import InputContract, prepare_image
 from runtime.profiling import NodeProfile, ProfileReport
 from runtime.providers import available_providers, get_provider, register_provider
 from runtime.session import OPTIMIZATION_LEVELS, InferenceSession, NodeArg, register_loader
@@ -21,6 +22,7 @@ __all__ = [
     "OPTIMIZATION_LEVELS",
     "ExecutionPlan",
     "InferenceSession",
+    "InputContract",
     "NodeArg",
     "NodeProfile",
     "PlanStep",
@@ -29,6 +31,7 @@ __all__ = [
     "get_provider",
     "load_onnx",
     "load_tflite",
+    "prepare_image",
     "register_loader",
     "register_provider",
 ]

@@ -376,9 +376,13 @@ def _compile(graph: Graph, steps: list[PlanStep], storage: dict[int, _Storage],
         if transfers.on_device(v):
             results.append(transfers.read_back(v))  # a fresh host array
             continue
+        t = types.get(id(v))
         if st.kind in ("input", "const", "buffer") or id(st) in returned:
             expr += ".copy()"
-        t = types.get(id(v))
+        elif t is not None and t.shape is not None and len(t.shape) >= 2:
+            # Kernels may hand results on in another memory order (conv's batch-minor
+            # layout); callers get C-contiguous arrays, as from onnxruntime.
+            expr = f"_np.ascontiguousarray({expr})"
         if t is None or t.shape is None or len(t.shape) == 0:
             expr = f"_np.asarray({expr})"
         returned.add(id(st))

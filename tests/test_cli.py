@@ -55,6 +55,6 @@ def test_bad_arguments_exit_with_usage(capsys):
 
 
 @pytest.mark.slow
-def test_demo_runs_end_to_end(capsys):
-    assert main(["demo", "--epochs", "1", "--verbose", "0"]) == 0
+def test_demo_runs_end_to_end(capsys, tmp_path):
+    assert main(["demo", "--epochs", "1", "--verbose", "0", "--out", str(tmp_path)]) == 0
     assert "MNIST test accuracy after 1 epochs" in capsys.readouterr().out

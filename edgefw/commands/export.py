@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgefw.demo.artifacts import export_with_golden
 from edgefw.errors import ExportError
 
 MODELS = ("mlp", "lenet", "mobilenet")
@@ -54,43 +55,61 @@ def cmd_export(args: argparse.Namespace) -> int:
         return _export_tflite(args, model, name, tuple(sample_shape), metadata)
     out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".onnx")
 
-    from exporter import to_onnx
+    import onnx
 
     opset = {} if args.opset is None else {"opset": args.opset}
-    proto = to_onnx(model, out, example_inputs=np.zeros((1,) + tuple(sample_shape), np.float32),
-                    optimize=args.optimize, metadata=metadata, **opset)
+    graph, golden = _trace_with_golden(model, tuple(sample_shape), args.dataset)
+    export_with_golden(graph, out, golden_inputs=[golden], metadata=metadata, fmt="onnx",
+                       optimize=args.optimize, **opset)
+    proto = onnx.load(str(out))
     print(f"exported {name or type(model).__name__} to {out}: ONNX opset "
           f"{proto.opset_import[0].version}, {len(proto.graph.node)} nodes, "
-          f"{out.stat().st_size / 1024:.1f} KiB")
+          f"{out.stat().st_size / 1024:.1f} KiB (with golden data: `edgefw verify {out}`)")
     return 0
+
+
+def _trace_with_golden(model, sample_shape: tuple[int, ...], dataset: str):
+    """The traced graph and a few golden inputs for ``edgefw verify``: test images for the
+    image models, seeded random inputs otherwise."""
+    import edgefw
+
+    graph = edgefw.trace(model, np.zeros((1,) + sample_shape, np.float32))
+    if sample_shape == IMAGE_SHAPE:
+        _, (images, _) = _dataset_loader(dataset)()
+        golden = (images[:4].astype(np.float32) / 255.0).reshape((4,) + IMAGE_SHAPE)
+    else:
+        golden = np.random.default_rng(0).standard_normal((2,) + sample_shape)
+    return graph, golden.astype(np.float32)
+
+
+def _dataset_loader(dataset: str):
+    from edgefw import datasets
+
+    return datasets.load_fashion_mnist if dataset == "fashion-mnist" else datasets.load_mnist
 
 
 def _export_tflite(args: argparse.Namespace, model, name: str | None,
                    sample_shape: tuple[int, ...], metadata: dict) -> int:
     """The ``--format tflite`` branch: NHWC image input; int8 calibrates on the first
     ``--calibration`` training images of ``--dataset``."""
-    from exporter import to_tflite
-
     metadata.pop("input_layout", None)  # the .tflite exporter records the layout it wrote
     calibration = None
     if args.quantize == "int8":
         if sample_shape != IMAGE_SHAPE:
             raise ExportError("--quantize int8 calibrates on MNIST images; this model takes "
                               f"{sample_shape} input")
-        from edgefw import datasets
-
-        load = datasets.load_fashion_mnist if args.dataset == "fashion-mnist" \
-            else datasets.load_mnist
-        (images, _), _ = load()
+        (images, _), _ = _dataset_loader(args.dataset)()
         count = max(1, min(args.calibration, len(images)))
         calibration = (images[:count].astype(np.float32) / 255.0).reshape((count,) + IMAGE_SHAPE)
     out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".tflite")
-    data = to_tflite(model, out, example_inputs=np.zeros((1,) + sample_shape, np.float32),
-                     quantize=args.quantize, calibration_data=calibration,
-                     int8_io=args.int8_io, metadata=metadata, optimize=args.optimize)
+    graph, golden = _trace_with_golden(model, sample_shape, args.dataset)
+    export_with_golden(graph, out, golden_inputs=[golden], metadata=metadata, fmt="tflite",
+                       quantize=args.quantize, calibration_data=calibration,
+                       int8_io=args.int8_io, optimize=args.optimize)
     what = args.quantize or "float32"
     print(f"exported {name or type(model).__name__} to {out}: TFLite ({what}"
-          f"{', int8 input/output' if args.int8_io else ''}), {len(data) / 1024:.1f} KiB")
+          f"{', int8 input/output' if args.int8_io else ''}), "
+          f"{out.stat().st_size / 1024:.1f} KiB (with golden data: `edgefw verify {out}`)")
     return 0
 
 

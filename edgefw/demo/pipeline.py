@@ -247,13 +247,13 @@ def _mixed(graph: Graph, calibration: np.ndarray, accuracy: Callable[[Graph], fl
     result = quantize.auto_mixed_precision(graph, calibration, accuracy,
                                            max_accuracy_drop=settings.mixed_max_drop)
     budget = f"budget {100 * settings.mixed_max_drop:.2g} pp on {eval_count} training images"
+    change = f"{100 * -result.drop + 0.0:+.2f} pp vs float"  # + 0.0: no "-0.00"
     if not result.kept:
-        return result.graph, (f"every layer int8: {100 * -result.drop:+.2f} pp vs float, "
-                              f"within the {budget} (same graph as static int8)")
+        return result.graph, (f"every layer int8: {change}, within the {budget} (same graph "
+                              "as static int8)")
     kept = ", ".join(result.kept_layers)
     state = "within" if result.within_budget else "NOT within"
-    return result.graph, (f"kept float: {kept}; {100 * -result.drop:+.2f} pp vs float, {state} "
-                          f"the {budget}")
+    return result.graph, f"kept float: {kept}; {change}, {state} the {budget}"
 
 
 # --------------------------------------------------------------------- export

@@ -19,6 +19,11 @@ Reshape                14: no ``allowzero`` (an error when a 0 in the shape need
 BatchNormalization     14: no ``training_mode``
 AveragePool            19: no ``dilations`` (an error unless they are all 1)
 LpPool                 18: no ``dilations``/``ceil_mode`` (errors unless default)
+Max/Avg/LpPool         22: ceil_mode keeps a last window that starts in the end
+                       padding (an error when the static output size differs)
+Scatter                always: ScatterElements (Scatter is deprecated since 11)
+SpaceToDepth           28: no ``mode`` (an error unless it is DCR)
+Mod                    28: ``fmod=0`` on floats (an error)
 Cast                   19: no ``saturate``
 QuantizeLinear         21: no ``block_size``/``output_dtype`` (the zero point gives the
                        type); 19: no ``saturate``
@@ -52,7 +57,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from onnx import defs
 
-from edgefw.ir.dtypes import from_onnx, onnx_type_string, to_numpy, to_onnx
+from edgefw.ir.dtypes import FLOAT_DTYPES, from_onnx, onnx_type_string, to_numpy, to_onnx
 from edgefw.ir.schema.dims import normalize_axis
 from exporter.onnx.emitter import NodeWriter, onnx_schema, op_missing_reason
 
@@ -254,8 +259,41 @@ def _shape(writer: NodeWriter) -> None:
                           writer.ints([0], "axes")], writer.outputs)
 
 
+def _check_ceil_mode_windows(writer: NodeWriter) -> None:
+    """Before opset 22 ONNX's ceil_mode keeps a last window that starts in the end padding
+    (output ``ceil((padded - span) / stride) + 1``); from 22 on, like the IR, PyTorch and
+    onnxruntime, it drops it. A node whose static output size the two rules disagree on
+    cannot be written before 22: the file would declare a shape ONNX infers otherwise."""
+    attrs = writer.attrs
+    x = writer.value(0)
+    if writer.opset >= 22 or not int(attrs.get("ceil_mode", 0)) or x is None \
+            or x.shape is None or attrs.get("auto_pad", "NOTSET") != "NOTSET":
+        return
+    kernel = [int(k) for k in attrs["kernel_shape"]]
+    n = len(kernel)
+    strides = [int(s) for s in attrs.get("strides", [1] * n)]
+    dilations = [int(d) for d in attrs.get("dilations", [1] * n)]
+    pads = [int(p) for p in attrs.get("pads", [0] * (2 * n))]
+    for axis, size in enumerate(x.shape[2:]):
+        if not isinstance(size, int):
+            continue
+        span = dilations[axis] * (kernel[axis] - 1) + 1
+        old = -(-(size + pads[axis] + pads[axis + n] - span) // strides[axis]) + 1
+        if (old - 1) * strides[axis] >= size + pads[axis]:
+            writer.fail(f"with ceil_mode=1 its last window along spatial axis {axis} starts in "
+                        f"the end padding: the output size is {old - 1} from opset 22 on (as "
+                        f"the IR computes it) but {old} before")
+
+
+@rewrite("MaxPool")
+def _max_pool(writer: NodeWriter) -> None:
+    _check_ceil_mode_windows(writer)
+    write_as_is(writer)
+
+
 @rewrite("AveragePool")
 def _average_pool(writer: NodeWriter) -> None:
+    _check_ceil_mode_windows(writer)
     attrs = dict(writer.attrs)
     if writer.opset < 19:
         dilations = attrs.pop("dilations", None)
@@ -266,6 +304,7 @@ def _average_pool(writer: NodeWriter) -> None:
 
 @rewrite("LpPool")
 def _lp_pool(writer: NodeWriter) -> None:
+    _check_ceil_mode_windows(writer)
     attrs = dict(writer.attrs)
     if writer.opset < 18:
         if int(attrs.pop("ceil_mode", 0)):
@@ -341,6 +380,34 @@ def _scatter(writer: NodeWriter) -> None:
     elif writer.opset < 18 and reduction in ("max", "min"):
         writer.fail(f"reduction={reduction!r} exists from opset 18 on")
     write_as_is(writer, attrs=attrs)
+
+
+@rewrite("Scatter")
+def _scatter_deprecated(writer: NodeWriter) -> None:
+    # Scatter-11 is deprecated (onnx.checker rejects it); ScatterElements is the same op.
+    check_types(writer)
+    writer.emit("ScatterElements", writer.inputs, writer.outputs, writer.attrs)
+
+
+@rewrite("SpaceToDepth")
+def _space_to_depth(writer: NodeWriter) -> None:
+    attrs = dict(writer.attrs)
+    if writer.opset < 28:
+        mode = attrs.pop("mode", "DCR")  # before 28 every SpaceToDepth is DCR
+        if mode != "DCR":
+            writer.fail(f"SpaceToDepth mode {mode!r} exists from opset 28 on (before it the "
+                        "op has DCR order only)")
+    write_as_is(writer, attrs=attrs)
+
+
+@rewrite("Mod")
+def _mod(writer: NodeWriter) -> None:
+    x = writer.value(0)
+    if writer.opset < 28 and not int(writer.attrs.get("fmod", 0)) \
+            and x is not None and x.dtype in FLOAT_DTYPES:
+        writer.fail(f"Mod with fmod=0 (the result takes the divisor's sign) on {x.dtype} "
+                    "exists from opset 28 on; before it floating-point Mod needs fmod=1")
+    write_as_is(writer)
 
 
 @rewrite("MeanVarianceNormalization")

@@ -34,7 +34,13 @@ from edgefw.ir import Graph, Node, Value
 from edgefw.ir.dtypes import to_onnx as onnx_dtype_code
 from exporter.onnx import decompositions, normalizations, resize  # noqa: F401 - rewrites
 from exporter.onnx.decompositions import write_fused_activation
-from exporter.onnx.emitter import NodeWriter, OnnxEmitter, export_error, onnx_schema
+from exporter.onnx.emitter import (
+    NodeWriter,
+    OnnxEmitter,
+    describe_node,
+    export_error,
+    onnx_schema,
+)
 from exporter.onnx.metadata import metadata_props
 from exporter.onnx.opset import write_node
 
@@ -194,6 +200,7 @@ def build_model(graph: Graph, opset: int, props: Mapping[str, str]) -> onnx.Mode
         producer_version=edgefw.__version__,
         ir_version=helper.find_min_ir_version_for(opset_ids, ignore_unknown=True),
     )
+    _complete_output_shapes(model, graph)
     if props:
         helper.set_model_props(model, dict(props))
     size = model.ByteSize()
@@ -259,6 +266,38 @@ def _graph_outputs(emitter: OnnxEmitter, graph: Graph) -> list[onnx.ValueInfoPro
         seen.add(value.name)
         infos.append(info)
     return infos
+
+
+def _complete_output_shapes(model: onnx.ModelProto, graph: Graph) -> None:
+    """Give every graph output a shape: ONNX requires one (a rank at least) on the outputs of
+    the main graph. Where the IR knows none (e.g. a Reshape to a shape computed at run time),
+    ONNX's own inference with data propagation often does; otherwise the export fails here,
+    naming the output, rather than in onnx.checker."""
+    missing = [o for o in model.graph.output if not o.type.tensor_type.HasField("shape")]
+    if not missing:
+        return
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+        found = {o.name: o.type.tensor_type for o in inferred.graph.output}
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError):
+        found = {}
+    producers = {v.name: n for n in graph.nodes for v in n.outputs}
+    for output in missing:
+        tensor = found.get(output.name)
+        if tensor is None or not tensor.HasField("shape"):
+            producer = producers.get(output.name)
+            source = f" (from {describe_node(producer)})" if producer is not None else ""
+            raise ExportError(f"graph '{graph.name}': output {output.name!r}{source} has an "
+                              "unknown rank, which neither the IR nor ONNX's shape inference "
+                              "can tell; ONNX requires every graph output to declare its "
+                              "shape")
+        shape = output.type.tensor_type.shape
+        for dim in tensor.shape.dim:
+            new_dim = shape.dim.add()
+            if dim.HasField("dim_value"):
+                new_dim.dim_value = dim.dim_value
+            elif dim.HasField("dim_param") and not dim.dim_param.startswith("unk__"):
+                new_dim.dim_param = dim.dim_param  # unk__<n>: ONNX's name for "unknown"
 
 
 def _value_info(value: Value) -> onnx.ValueInfoProto:

@@ -11,7 +11,16 @@ import numpy as np
 import pytest
 
 from edgefw.errors import ShapeError
-from edgefw.ir.primitives import blas, conv, conv_plan, elementwise, parallel, pool_tiles, windows
+from edgefw.ir.primitives import (
+    blas,
+    conv,
+    conv_gradients,
+    conv_plan,
+    elementwise,
+    parallel,
+    pool_tiles,
+    windows,
+)
 from edgefw.ir.primitives.conv import (
     ConvPlan,
     conv2d,
@@ -103,11 +112,11 @@ def test_chunked_forward_and_backward_match_unchunked(monkeypatch, budget_column
     monkeypatch.setattr(conv_plan, "MIN_CHUNK_COLUMNS", budget_columns)
     monkeypatch.setattr(conv_plan, "SMALL_GEMM_MACS", 4 * 28 * 16)
     monkeypatch.setattr(conv_plan, "MIN_GEMM_PIECE", 8)
-    monkeypatch.setattr(conv_plan, "BACKWARD_COLUMN_BYTES", 64)
+    monkeypatch.setattr(conv_gradients, "BACKWARD_COLUMN_BYTES", 64)
     release_scratch()
     plan = conv.conv_plan("conv2d", x, w, (1, 1), (1, 1, 1, 1), (1, 1), 1)
     assert len(plan._chunks) > 1 and any(len(c.pieces) > 1 for c in plan._chunks)
-    assert len(plan._backward_chunks()) == 12
+    assert len(conv_gradients._backward_chunks(plan)) == 12
     np.testing.assert_allclose(conv2d(x, w, **args), y_whole, rtol=1e-5, atol=1e-5)
     dx, dw = conv2d_backward(dy, x, w, **args)
     np.testing.assert_allclose(dx, dx_whole, rtol=1e-5, atol=1e-5)
@@ -156,6 +165,29 @@ def test_plan_writes_batch_one_results_into_a_given_buffer():
 
 
 def test_doctests_of_the_new_modules():
-    for module in (windows, conv_plan, blas, pool_tiles, elementwise, parallel):
+    for module in (windows, conv_plan, conv_gradients, blas, pool_tiles, elementwise, parallel):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0, module.__name__
+
+
+@pytest.mark.parametrize("batch, pads, group", [(1, (1, 1, 1, 1), 1), (6, (1, 1, 1, 1), 1),
+                                                (1, (0, 0, 0, 0), 3), (2, (0, 0, 0, 0), 1)])
+@pytest.mark.parametrize("clamp", [None, (0.0, None), (0.0, 0.5)])
+def test_bound_forward_matches_conv2d_and_clamps(batch, pads, group, clamp):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((batch, 3, 9, 8)).astype(np.float32)
+    kernel = (1, 1) if pads == (0, 0, 0, 0) and group == 1 else (3, 3)
+    w = rng.standard_normal((6, 3 // group, *kernel)).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    plan = ConvPlan(conv_geometry("t", x.shape, x.dtype, w.shape, (1, 1), pads, (1, 1), group),
+                    x.dtype)
+    g = plan.geometry
+    out = from_batch_minor(np.empty((6, *g.out_hw, batch), np.float32))
+    run = plan.bind(plan.prepare_weights(w, b), out, clamp)
+    expected = conv2d(x, w, b, pads=pads, group=group)
+    if clamp is not None:
+        expected = np.clip(expected, clamp[0], np.inf if clamp[1] is None else clamp[1])
+    for _ in range(2):  # buffers reused across calls
+        y = run(x)
+        assert np.shares_memory(y, out)
+        np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)

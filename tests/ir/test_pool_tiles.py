@@ -70,3 +70,23 @@ def test_nan_propagates_through_tiles():
     x[1, 0, 2, 3] = np.nan
     y, _ = max_pool2d(stored(x, True), (2, 2), (2, 2), return_indices=True)
     assert np.isnan(y[1, 0, 1, 1]) and not np.isnan(np.delete(y.ravel(), 7)).any()
+
+
+@pytest.mark.parametrize("kernel", [(2, 2), (3, 2)], ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.int8])
+def test_bound_tile_max_fills_the_output_in_the_input_order(kernel, dtype):
+    from edgefw.ir.primitives.pool import pool_shape
+    from edgefw.ir.primitives.pool_tiles import bind_tile_max
+
+    rng = np.random.default_rng(6)
+    x = rng.integers(-100, 100, (3, 4, 7, 8)).astype(dtype)
+    s = pool_shape("t", x.shape, kernel, kernel, (0, 0, 0, 0), (1, 1), False)
+    out = np.empty((3, 4, *s.out_hw), dtype)
+    run = bind_tile_max(s, np.dtype(dtype), out)
+    expected, _ = naive_first_max(x.astype(np.float64), *kernel)
+    for minor in (False, True, False):  # the same kernel sees both orders
+        y = run(stored(x, minor))
+        assert np.shares_memory(y, out) and y.dtype == dtype
+        assert batch_minor(y).flags.c_contiguous == minor
+        np.testing.assert_array_equal(y, expected)
+    np.testing.assert_array_equal(bind_tile_max(s, np.dtype(dtype))(x), expected)

@@ -42,7 +42,8 @@ from functools import partial
 
 import numpy as np
 
-from edgefw.ir.primitives.blas import PARALLEL_MIN_MACS, matmul, matmul_for, matmul_nt
+from edgefw.ir.primitives.blas import PARALLEL_MIN_MACS, matmul_for
+from edgefw.ir.primitives.elementwise import clamp_ufunc
 from edgefw.ir.primitives.parallel import parallel_workers, run_split
 from edgefw.ir.primitives.windows import (
     batch_minor,
@@ -63,8 +64,6 @@ CHUNK_BYTES = 512 << 10
 MIN_CHUNK_COLUMNS = 2048
 # Split a GEMM into small-kernel pieces only when a piece keeps at least this many columns.
 MIN_GEMM_PIECE = 1024
-# Backward recomputes all columns at once up to this size, else it works in chunks.
-BACKWARD_COLUMN_BYTES = 16 << 20
 # Training keeps a forward's columns for the backward up to this size (else recomputes).
 KEEP_COLUMNS_BYTES = 64 << 20
 
@@ -332,140 +331,63 @@ class ConvPlan:
         else:
             self._product(weights, self._pointwise_buffer, out=y3)
 
+    def bind(self, weights: np.ndarray, out: np.ndarray | None = None,
+             clamp: tuple[float | None, float | None] | None = None):
+        """``x -> forward(x)`` with the prepared ``weights``, the output array and a
+        clamp activation (ReLU: ``(0, None)``, ReLU6: ``(0, 6)``) bound once: the runtime's
+        path, where at batch 1 every Python line and numpy call counts. A single-chunk
+        convolution is four numpy calls: input copy, im2col copy, GEMM, and the clamp,
+        which for full-width columns is also the crop into ``out``.
+        """
+        g = self.geometry
+        clip = None if clamp is None else clamp_ufunc(clamp[0], clamp[1], self.dtype)
+        single = (g.batch > 0 and not g.pointwise and len(self._chunks) == 1
+                  and len(self._chunks[0].pieces) == 1 and self._threads() == 1)
+        if out is None or not single:
+            def run_general(x: np.ndarray) -> np.ndarray:
+                y = self._forward(x, weights, out, None)
+                if clip is not None:
+                    clip[0](y, clip[1], clip[2], out=y)
+                return y
+
+            return run_general
+        chunk, product, interior = self._chunks[0], self._product, self._interior
+        cols = self._cols[:, :, :chunk.columns]
+        dst, window = self._columns_by_worker[0][1][id(chunk)], chunk.window
+        y = batch_minor(out)
+        if self.full_width:
+            grid = self._grid[:, :chunk.columns]
+            target = grid.reshape(g.group, self.out_per_group, chunk.columns)
+            valid = grid.reshape(g.out_channels, chunk.rows, self.padded_hw[1],
+                                 g.batch)[:, :, : g.out_hw[1]]
+        else:
+            target = y.reshape(g.group, self.out_per_group, self.pixels)
+            valid = y
+
+        def run_single_chunk(x: np.ndarray) -> np.ndarray:
+            np.copyto(interior, batch_minor(x))
+            np.copyto(dst, window)
+            product(weights, cols, out=target)
+            if clip is not None:
+                clip[0](valid, clip[1], clip[2], out=y)
+            elif valid is not y:
+                np.copyto(y, valid)
+            return out
+
+        return run_single_chunk
+
     # ------------------------------------------------------------------ backward
     def backward(self, dy: np.ndarray, x: np.ndarray, w: np.ndarray, need_dx: bool,
                  need_dw: bool, columns: np.ndarray | None = None
                  ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
         """``(dx, dw, db)`` for output gradient ``dy``; dx is returned batch-minor.
 
-        ``columns``: what :meth:`forward_keeping_columns` returned for this ``x``.
+        ``columns``: what :meth:`forward_keeping_columns` returned for this ``x``. The
+        work is in :mod:`.conv_gradients`.
         """
-        g = self.geometry
-        m, depth = self.out_per_group, self.depth
-        dy3 = np.ascontiguousarray(batch_minor(dy)).reshape(g.group, m, self.pixels)
-        dx = dw = None
-        if g.pointwise:
-            xs = self._pointwise_input(x) if need_dw else None
-            if need_dw:
-                dw = matmul_nt(dy3, xs).reshape(w.shape)
-            db = dy3.sum(axis=2).reshape(-1)
-            if need_dx:
-                dx = self._pointwise_dx(dy3, w)
-            return dx, dw, db
-        if need_dw:
-            if columns is not None:
-                dw_full = matmul_nt(dy3, columns)
-            else:
-                dw_full = self._weight_gradient(dy3, x)
-            dw = np.ascontiguousarray(dw_full[:, :, :depth]).reshape(w.shape)
-            db = dw_full[:, :, depth].reshape(-1)
-        else:
-            db = dy3.sum(axis=2).reshape(-1)
-        if need_dx:
-            if g.strides == (1, 1):
-                dx = self._input_gradient_by_rows(dy3, w)
-            else:
-                dx = self._input_gradient(dy3, w)
-        return dx, dw, db
+        from edgefw.ir.primitives.conv_gradients import conv_backward
 
-    def _backward_chunks(self):
-        """(first row, rows) pieces whose full columns fit in BACKWARD_COLUMN_BYTES."""
-        g = self.geometry
-        ho, wo = g.out_hw
-        row_bytes = g.group * (self.depth + 1) * wo * g.batch * self.dtype.itemsize
-        rows = max(1, min(ho, BACKWARD_COLUMN_BYTES // row_bytes))
-        return [(r0, min(rows, ho - r0)) for r0 in range(0, ho, rows)]
-
-    def _weight_gradient(self, dy3: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """(G, O/G, K/G + 1): weight gradient, with the bias gradient as the last column."""
-        g = self.geometry
-        wo, n = g.out_hw[1], g.batch
-        np.copyto(self._interior, batch_minor(x))
-        chunks = self._backward_chunks()
-        if self._backward_cols is None:
-            columns = chunks[0][1] * wo * n
-            self._backward_cols = np.empty((g.group, self.depth + 1, columns), self.dtype)
-            self._backward_cols[:, self.depth] = 1
-        total = None
-        for r0, rows in chunks:
-            columns = rows * wo * n
-            cols = self._backward_cols[:, :, :columns]
-            dst, window = self._im2col_views(self._backward_cols, r0, rows)
-            np.copyto(dst, window)
-            start = r0 * wo * n
-            part = matmul_nt(dy3[:, :, start:start + columns], cols)
-            total = part if total is None else total + part
-        return total
-
-    def _input_gradient(self, dy3: np.ndarray, w: np.ndarray) -> np.ndarray:
-        """col2im of ``W.T @ dy``: one add per kernel tap into a zeroed padded buffer."""
-        g = self.geometry
-        c, n, (h, wd) = g.in_channels, g.batch, g.in_hw
-        wo, (kh, kw) = g.out_hw[1], g.kernel_hw
-        (sh, sw), (dh, dw) = g.strides, g.dilations
-        pt, pl = g.pads[0], g.pads[1]
-        hp, wp = self.padded_hw
-        weights_t = w.reshape(g.group, self.out_per_group, self.depth).transpose(0, 2, 1)
-        dpadded = np.zeros((c, hp, wp, n), self.dtype)
-        for r0, rows in self._backward_chunks():
-            start, columns = r0 * wo * n, rows * wo * n
-            dcols = matmul(weights_t, dy3[:, :, start:start + columns])
-            taps = dcols.reshape(c, kh, kw, rows, wo, n)
-            for i in range(kh):
-                top = i * dh + r0 * sh
-                rows_slice = slice(top, top + (rows - 1) * sh + 1, sh)
-                for j in range(kw):
-                    cols_slice = slice(j * dw, j * dw + (wo - 1) * sw + 1, sw)
-                    window = dpadded[:, rows_slice, cols_slice, :]
-                    np.add(window, taps[:, i, j], out=window)
-        return from_batch_minor(dpadded[:, pt:pt + h, pl:pl + wd, :])
-
-    def _input_gradient_by_rows(self, dy3: np.ndarray, w: np.ndarray) -> np.ndarray:
-        """Stride-1 input gradient with the kernel columns folded into the GEMM.
-
-        ``R[c, i, p, :] = sum_{o, j} W[o, c, i, j] * dy[o, p, : - j]`` is one GEMM of the
-        weights (rows (c, i), columns (o, j)) with ``kw`` shifted copies of ``dy`` (one
-        ``copyto`` from a zero-bordered buffer); then ``kh`` adds of whole rows place it.
-        Against col2im (``W.T @ dy`` then ``kh*kw`` window adds) the GEMM is ``kw*wo/(Wp)``
-        bigger but the adds move ``kw`` times less data: 2x faster for LeNet's conv2.
-        """
-        g = self.geometry
-        c, n, (h, wd) = g.in_channels, g.batch, g.in_hw
-        (ho, wo), (kh, kw), (dh, dw) = g.out_hw, g.kernel_hw, g.dilations
-        pt, pl = g.pads[0], g.pads[1]
-        hp, wp = self.padded_hw
-        groups, m = g.group, self.out_per_group
-        margin = (kw - 1) * dw
-        width = wo + 2 * margin
-        if self._dy_padded is None:  # zero margins written once, interior per call
-            self._dy_padded = np.zeros(g.out_channels * ho * width * n, self.dtype)
-        dy_padded = self._dy_padded.reshape(g.out_channels, ho, width, n)
-        np.copyto(dy_padded[:, :, margin:margin + wo, :],
-                  dy3.reshape(g.out_channels, ho, wo, n))
-        # shifted[o, j', p, w, n] = dy[o, p, w - (kw-1-j') * dw, n]: kernel columns reversed.
-        shifted = strided_view(self._dy_padded, 0, (g.out_channels, kw, ho, wp * n),
-                               (ho * width * n, dw * n, width * n, 1))
-        shifted = np.ascontiguousarray(shifted).reshape(groups, m * kw, ho * wp * n)
-        flipped = w.reshape(groups, m, c // groups, kh, kw)[..., ::-1]
-        flipped = flipped.transpose(0, 2, 3, 1, 4).reshape(groups, c // groups * kh, m * kw)
-        rows = matmul(flipped, shifted).reshape(c, kh, ho, wp * n)
-        dpadded = np.zeros((c, hp, wp * n), self.dtype)
-        for i in range(kh):
-            window = dpadded[:, i * dh:i * dh + ho]
-            np.add(window, rows[:, i], out=window)
-        dpadded = dpadded.reshape(c, hp, wp, n)
-        return from_batch_minor(dpadded[:, pt:pt + h, pl:pl + wd, :])
-
-    def _pointwise_dx(self, dy3: np.ndarray, w: np.ndarray) -> np.ndarray:
-        g = self.geometry
-        c, n, (h, wd), (ho, wo) = g.in_channels, g.batch, g.in_hw, g.out_hw
-        weights_t = w.reshape(g.group, self.out_per_group, self.depth).transpose(0, 2, 1)
-        dxs = matmul(weights_t, dy3).reshape(c, ho, wo, n)
-        if g.strides == (1, 1):
-            return from_batch_minor(dxs)
-        dx = np.zeros((c, h, wd, n), self.dtype)
-        dx[:, :: g.strides[0], :: g.strides[1], :] = dxs
-        return from_batch_minor(dx)
+        return conv_backward(self, dy, x, w, need_dx, need_dw, columns)
 
 
 def _view_as(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

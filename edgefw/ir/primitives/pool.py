@@ -90,23 +90,27 @@ class _PoolShape:
                              self.dilations, self.out_hw)
 
 
-def _pool_shape(op, x_shape, kernel_hw, strides, pads, dilations, ceil_mode) -> _PoolShape:
-    """The checked pooling geometry; cached, since training asks for the same few shapes
-    thousands of times (the checks cost ~15 us a call)."""
+def pool_shape(op, x_shape, kernel_hw, strides, pads, dilations, ceil_mode) -> _PoolShape:
+    """The checked pooling geometry (output size, whether windows tile the input); cached,
+    since training asks for the same few shapes thousands of times (~15 us of checks).
+
+    >>> pool_shape("doc", (1, 1, 28, 28), (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), False).out_hw
+    (14, 14)
+    """
     try:
         key = (tuple(x_shape), tuple(kernel_hw), tuple(strides), tuple(pads),
                tuple(dilations), bool(ceil_mode))
-        return _cached_pool_shape(op, *key)
+        return _cachedpool_shape(op, *key)
     except TypeError:  # unhashable or non-sequence arguments: let the checks say what
-        return _check_pool_shape(op, x_shape, kernel_hw, strides, pads, dilations, ceil_mode)
+        return _checkpool_shape(op, x_shape, kernel_hw, strides, pads, dilations, ceil_mode)
 
 
 @functools.lru_cache(maxsize=256)
-def _cached_pool_shape(op, x_shape, kernel_hw, strides, pads, dilations, ceil_mode):
-    return _check_pool_shape(op, x_shape, kernel_hw, strides, pads, dilations, ceil_mode)
+def _cachedpool_shape(op, x_shape, kernel_hw, strides, pads, dilations, ceil_mode):
+    return _checkpool_shape(op, x_shape, kernel_hw, strides, pads, dilations, ceil_mode)
 
 
-def _check_pool_shape(op, x_shape, kernel_hw, strides, pads, dilations, ceil_mode
+def _checkpool_shape(op, x_shape, kernel_hw, strides, pads, dilations, ceil_mode
                       ) -> _PoolShape:
     x_shape = tuple(int(d) for d in x_shape)
     if len(x_shape) != 4:
@@ -176,7 +180,7 @@ def max_pool2d(
     (4.0, 2)
     """
     x = _check_input("max_pool2d", x, floating_only=False)
-    s = _pool_shape("max_pool2d", x.shape, kernel_hw, strides, pads, dilations, ceil_mode)
+    s = pool_shape("max_pool2d", x.shape, kernel_hw, strides, pads, dilations, ceil_mode)
     taps = len(s.taps)
     if x.size == 0:
         y = np.zeros(s.out_shape, x.dtype)
@@ -234,7 +238,7 @@ def max_pool2d_backward(
            [1., 0.]])
     """
     op = "max_pool2d_backward"
-    s = _pool_shape(op, x_shape, kernel_hw, strides, pads, dilations, ceil_mode)
+    s = pool_shape(op, x_shape, kernel_hw, strides, pads, dilations, ceil_mode)
     dy = _check_grad(op, "dy", dy, s.out_shape, floating=True)
     indices = _check_grad(op, "indices", indices, s.out_shape)
     if indices.dtype.kind not in "iu":
@@ -276,7 +280,7 @@ def max_pool2d_onnx_indices(
     array([2])
     """
     op = "max_pool2d_onnx_indices"
-    s = _pool_shape(op, x_shape, kernel_hw, strides, pads, dilations, ceil_mode)
+    s = pool_shape(op, x_shape, kernel_hw, strides, pads, dilations, ceil_mode)
     taps = _check_grad(op, "indices", indices, s.out_shape).astype(np.int64)
     n, c, h, w = s.x_shape
     (ho, wo), (kw,) = s.out_hw, s.kernel_hw[1:]
@@ -319,7 +323,7 @@ def avg_pool2d(
            [0.5 , 1.  ]], dtype=float32)
     """
     x = _check_input("avg_pool2d", x, floating_only=True)
-    s = _pool_shape("avg_pool2d", x.shape, kernel_hw, strides, pads, (1, 1), ceil_mode)
+    s = pool_shape("avg_pool2d", x.shape, kernel_hw, strides, pads, (1, 1), ceil_mode)
     if s.tiles_input:
         return tile_mean(x, s)
     grid = s.grid()
@@ -351,7 +355,7 @@ def avg_pool2d_backward(
            [0.25, 0.25]])
     """
     op = "avg_pool2d_backward"
-    s = _pool_shape(op, x_shape, kernel_hw, strides, pads, (1, 1), ceil_mode)
+    s = pool_shape(op, x_shape, kernel_hw, strides, pads, (1, 1), ceil_mode)
     dy = _check_grad(op, "dy", dy, s.out_shape, floating=True)
     if s.tiles_input:
         return tile_mean_backward(dy, s)

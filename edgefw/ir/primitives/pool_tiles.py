@@ -13,10 +13,10 @@ reports. In batch-minor order the row stage compares runs of ``N`` values and th
 stage over ``i`` whole image rows of ``W * N`` values.
 
 >>> import numpy as np
->>> from edgefw.ir.primitives.pool import _pool_shape
+>>> from edgefw.ir.primitives.pool import pool_shape
 >>> x = np.array([[[[1., 3.], [4., 2.]]]])
->>> y, taps = tile_max_with_taps(x, _pool_shape("doc", x.shape, (2, 2), (2, 2),
-...                                              (0, 0, 0, 0), (1, 1), False))
+>>> y, taps = tile_max_with_taps(x, pool_shape("doc", x.shape, (2, 2), (2, 2),
+...                                             (0, 0, 0, 0), (1, 1), False))
 >>> float(y[0, 0, 0, 0]), int(taps[0, 0, 0, 0])
 (4.0, 2)
 """
@@ -28,6 +28,7 @@ import numpy as np
 from edgefw.ir.primitives.windows import batch_minor, from_batch_minor
 
 __all__ = [
+    "bind_tile_max",
     "tile_max",
     "tile_max_backward",
     "tile_max_with_taps",
@@ -101,6 +102,51 @@ def tile_max(x: np.ndarray, s) -> np.ndarray:
     row_max, _ = _running_max(_row_views(order, s), with_argmax=False)
     y, _ = _running_max(_across_rows(order, row_max, s.kernel_hw[0]), with_argmax=False)
     return order.to_nchw(y)
+
+
+def bind_tile_max(s, dtype, out: np.ndarray | None = None):
+    """``x -> tile_max(x)`` for one static shape with the scratch row buffer and the output
+    (an NCHW-shaped C-contiguous array, filled in the input's memory order) bound once:
+    the runtime's path, two ``np.maximum`` calls for a 2x2 pooling."""
+    (n, c, _, w), (ho, wo), (kh, kw) = s.x_shape, s.out_hw, s.kernel_hw
+    everything = slice(None)
+    row_taps = [slice(i, i + ho * kh, kh) for i in range(kh)]
+    col_taps = [slice(j, j + wo * kw, kw) for j in range(kw)]
+    # Per memory order: (row buffer, output, (H, W) position of the spatial axes' slices).
+    orders = {}
+    for minor in (False, True):
+        if minor:
+            rows = np.empty((c, ho, w, n), dtype)
+            y = None if out is None else out.reshape(c, ho, wo, n)
+            row_index = [(everything, t) for t in row_taps]
+            col_index = [(everything, everything, t) for t in col_taps]
+        else:
+            rows = np.empty((n, c, ho, w), dtype)
+            y = out
+            row_index = [(everything, everything, t) for t in row_taps]
+            col_index = [(everything, everything, everything, t) for t in col_taps]
+        orders[minor] = (rows, y, row_index, col_index)
+
+    def maximum_of(source: np.ndarray, index: list, target: np.ndarray) -> None:
+        if len(index) == 1:
+            np.copyto(target, source[index[0]])
+            return
+        np.maximum(source[index[0]], source[index[1]], out=target)
+        for tap in index[2:]:
+            np.maximum(target, source[tap], out=target)
+
+    def tile_max_bound(x: np.ndarray) -> np.ndarray:
+        minor = n > 1 and x.strides[0] == x.itemsize and batch_minor(x).flags.c_contiguous
+        rows, y, row_index, col_index = orders[minor]
+        a = batch_minor(x) if minor else x
+        if y is None:
+            y = np.empty((c, ho, wo, n) if minor else (n, c, ho, wo), dtype)
+        # Across rows first: whole rows of w*N (or w) values per comparison.
+        maximum_of(a, row_index, rows)
+        maximum_of(rows, col_index, y)
+        return from_batch_minor(y) if minor else y
+
+    return tile_max_bound
 
 
 def tile_max_with_taps(x: np.ndarray, s) -> tuple[np.ndarray, np.ndarray]:

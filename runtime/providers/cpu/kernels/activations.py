@@ -8,7 +8,7 @@ import numpy as np
 
 from edgefw.ir.primitives.elementwise import clamp
 from runtime.providers.base import Kernel, KernelContext
-from runtime.providers.cpu.kernels.erf import erf
+from runtime.providers.cpu.kernels.erf import erf, gelu_float32
 from runtime.providers.cpu.kernels.unary_kernel import ufunc_kernel, unary_kernel
 from runtime.providers.cpu.registry import cpu_kernel
 
@@ -120,6 +120,8 @@ def gelu(ctx: KernelContext) -> Kernel:
 
         return unary_kernel(ctx, gelu_tanh)
     scale = dtype.type(_INV_SQRT2)
+    if dtype == np.float32:
+        return unary_kernel(ctx, gelu_float32)
 
     def gelu_erf(x, out):
         t = erf(np.multiply(x, scale))

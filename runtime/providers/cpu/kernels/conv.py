@@ -23,7 +23,7 @@ from edgefw.ir.primitives.conv import ConvPlan, conv_geometry
 from edgefw.ir.primitives.windows import from_batch_minor
 from edgefw.ir.schema.dims import resolve_pads
 from runtime.providers.base import Kernel, KernelContext
-from runtime.providers.cpu.kernels.fused_activation import inplace_activation
+from runtime.providers.cpu.kernels.fused_activation import clamp_bounds, inplace_activation
 from runtime.providers.cpu.registry import cpu_kernel
 
 
@@ -83,7 +83,7 @@ def conv(ctx: KernelContext) -> Kernel:
         static_pads = pads_for(ctx, spatial, kernel, strides, dilations)
     if n == 1 and const_w is not None:
         const_w = const_w[:, :, None, :]
-    planned = _planned_conv(ctx, n, group, const_w, const_b, static_pads, activation)
+    planned = _planned_conv(ctx, n, group, const_w, const_b, static_pads)
     if planned is not None:
         return planned
 
@@ -105,8 +105,8 @@ def conv(ctx: KernelContext) -> Kernel:
     return conv_
 
 
-def _planned_conv(ctx: KernelContext, n: int, group: int, const_w, const_b, static_pads,
-                  activation) -> Kernel | None:
+def _planned_conv(ctx: KernelContext, n: int, group: int, const_w, const_b, static_pads
+                  ) -> Kernel | None:
     """The kernel for a static input shape and constant weights, or None."""
     x_shape = ctx.static_input_shape(0)
     if x_shape is None or const_w is None or static_pads is None:
@@ -135,8 +135,14 @@ def _planned_conv(ctx: KernelContext, n: int, group: int, const_w, const_b, stat
         g = plan.geometry
         out = from_batch_minor(out.reshape(g.out_channels, *g.out_hw, g.batch))
 
+    bounds = clamp_bounds(ctx.fused_activation)
+    activation = None if bounds is not None else inplace_activation(ctx.fused_activation, dtype)
+    forward = plan.bind(weights, out, bounds)
+    if n == 2 and activation is None:
+        return lambda x, w=None, b=None: forward(x)
+
     def conv_planned(x, w=None, b=None):
-        y = plan.forward(x if n == 2 else x[:, :, None, :], weights, out)
+        y = forward(x if n == 2 else x[:, :, None, :])
         if activation is not None:
             activation(y)
         return y if n == 2 else y[:, :, 0, :]

@@ -1,8 +1,9 @@
 """Erf, and the fast float32 erf that Erf and exact Gelu share.
 
 numpy has no erf. For float32 a rational approximation in x^2 (the one Eigen and
-TensorFlow use for float) gives < 5e-7 absolute error with a dozen vectorised ops; float64
-uses the series/continued-fraction erf of ``edgefw.ir.primitives.special`` (~1e-14).
+TensorFlow use for float) gives < 5e-7 absolute error, its two polynomials evaluated
+together by one small GEMM over a table of powers; float64 uses the
+series/continued-fraction erf of ``edgefw.ir.primitives.special`` (~1e-14).
 """
 
 from __future__ import annotations
@@ -24,27 +25,66 @@ _DEN = np.array([-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203
 _CLAMP = np.float32(4.0)  # erf(4) == 1 in float32
 
 
-def _horner(coefficients: np.ndarray, x2: np.ndarray) -> np.ndarray:
-    """sum(c[k] * x2**(n-1-k)) in a new array, two ufunc calls per coefficient."""
-    acc = np.multiply(x2, coefficients[0])
-    np.add(acc, coefficients[1], out=acc)
-    for c in coefficients[2:]:
-        np.multiply(acc, x2, out=acc)
-        np.add(acc, c, out=acc)
-    return acc
+# Both polynomials by ascending power of x^2 (x^0 .. x^12), the denominator zero-padded:
+# one (2, 7) @ (7, n) product evaluates P and Q for n values at once.
+_POWERS = len(_NUM)
+_RATIONAL = np.stack([_NUM[::-1], np.concatenate([_DEN[::-1],
+                                                  np.zeros(_POWERS - len(_DEN), np.float32)])])
+# Values per pass: the (7, n) table of powers stays in L2.
+_CHUNK = 16384
+
+
+def _rational_parts(x2: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
+    """(2, n): ``coefficients @ [1, x2, x2**2, ... x2**6]`` for a 1-D float32 ``x2``.
+
+    At batch 1 numpy's cost is per call: Horner's rule takes two calls per coefficient
+    (24 for erf), the table of powers and one GEMM take four (22 -> 9 us for 2048 values).
+    The sums have no cancellation worth a bit here (the terms share their sign).
+    """
+    powers = np.empty((_POWERS, x2.size), np.float32)
+    powers[0] = 1
+    powers[1:] = x2
+    np.multiply.accumulate(powers[1:], axis=0, out=powers[1:])
+    return np.matmul(coefficients, powers)
+
+
+def _odd_rational(x: np.ndarray, limit: np.float32, coefficients: np.ndarray) -> np.ndarray:
+    """``xc * P(xc**2) / Q(xc**2)`` with ``xc`` = x clamped to +-limit, x 1-D float32."""
+    xc = clamp(x, -limit, limit)
+    result = np.empty_like(xc)
+    for start in range(0, xc.size, _CHUNK):
+        part = xc[start:start + _CHUNK]
+        pq = _rational_parts(np.square(part), coefficients)
+        np.multiply(pq[0], part, out=pq[0])
+        np.divide(pq[0], pq[1], out=result[start:start + _CHUNK])
+    return result
 
 
 def erf_float32(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """erf of a float32 (or float16, computed in float32) array; ``out`` may be ``x``."""
-    src_dtype = x.dtype
-    xc = clamp(x.astype(np.float32, copy=False), -_CLAMP, _CLAMP)
-    x2 = np.square(xc)
-    p = _horner(_NUM, x2)
-    np.multiply(p, xc, out=p)
-    q = _horner(_DEN, x2)
+    flat = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
+    y = _odd_rational(flat, _CLAMP, _RATIONAL).reshape(x.shape)
     if out is None:
-        return np.divide(p, q, out=p).astype(src_dtype, copy=False)
-    return np.divide(p, q, out=out, casting="same_kind")
+        return y.astype(x.dtype, copy=False)
+    np.copyto(out, y, casting="same_kind")
+    return out
+
+
+# Exact GELU, x * (1 + erf(x / sqrt 2)) / 2, as x * (1/2 + xc * P'/Q') with the 1/sqrt 2
+# and the 1/2 folded into the coefficients (P'(x^2) = P(x^2 / 2) / (2 sqrt 2), ...).
+_SCALE = np.float64(1 / np.sqrt(2))
+_GELU_RATIONAL = (_RATIONAL.astype(np.float64) * (_SCALE ** (2 * np.arange(_POWERS)))
+                  * np.array([[_SCALE / 2], [1.0]])).astype(np.float32)
+_GELU_CLAMP = np.float32(_CLAMP / _SCALE)
+
+
+def gelu_float32(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Exact (erf) GELU of a float32 array (< 5e-7 * |x| from the true value)."""
+    flat = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
+    half_erf = _odd_rational(flat, _GELU_CLAMP, _GELU_RATIONAL)
+    np.add(half_erf, np.float32(0.5), out=half_erf)
+    y = np.multiply(half_erf.reshape(x.shape), x, out=out)
+    return y
 
 
 def erf(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

@@ -51,6 +51,21 @@ def _bound_clamp(lo: Any, hi: Any, dtype: np.dtype) -> Callable[[np.ndarray], No
     return clamp_in_place
 
 
+def clamp_bounds(spec: Any) -> tuple[float | None, float | None] | None:
+    """``(lo, hi)`` when the mark is a clamp (Relu: ``(0, None)``, Clip), else None; kernels
+    that fuse the clamp into their last pass take it instead of :func:`inplace_activation`.
+    """
+    if spec is None:
+        return None
+    name, args = parse_activation(spec)
+    if name == "Relu":
+        return (0.0, None)
+    if name == "Clip":
+        lo, hi = (list(args) + [None, None])[:2]
+        return (lo, hi)
+    return None
+
+
 def inplace_activation(spec: Any, dtype: np.dtype) -> Callable[[np.ndarray], None] | None:
     """A function applying the marked activation to an array in place (None: no mark)."""
     if spec is None:
@@ -102,4 +117,5 @@ def inplace_activation(spec: Any, dtype: np.dtype) -> Callable[[np.ndarray], Non
     return tanh
 
 
-__all__ = ["FUSED_ACTIVATION_KEY", "SUPPORTED", "inplace_activation", "parse_activation"]
+__all__ = ["FUSED_ACTIVATION_KEY", "SUPPORTED", "clamp_bounds", "inplace_activation",
+           "parse_activation"]

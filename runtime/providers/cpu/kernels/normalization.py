@@ -52,12 +52,20 @@ def batch_normalization(ctx: KernelContext) -> Kernel:
     return batch_norm
 
 
+# Rows of at most this many values are centered by one GEMM with I - 1/n (see below).
+CENTERING_GEMM_MAX_WIDTH = 256
+CENTERING_GEMM_MAX_SIZE = 1 << 14
+
+
 @cpu_kernel("LayerNormalization", since=17)
 def layer_normalization(ctx: KernelContext) -> Kernel:
     axis = int(ctx.attr("axis"))
     eps = float(ctx.attr("epsilon"))
     n_outputs = len(ctx.node.outputs)
     dtype = ctx.output_dtype()
+    small = _small_row_layer_norm(ctx, axis, eps, n_outputs, dtype)
+    if small is not None:
+        return small
 
     def layer_norm(x, scale, bias=None):
         a = axis + x.ndim if axis < 0 else axis
@@ -87,3 +95,39 @@ def layer_normalization(ctx: KernelContext) -> Kernel:
         return (y,) + stats[: n_outputs - 1]
 
     return layer_norm
+
+
+def _small_row_layer_norm(ctx: KernelContext, axis: int, eps: float, n_outputs: int,
+                          dtype: np.dtype) -> Kernel | None:
+    """LayerNorm over the last axis of a small float32/64 input (a transformer at batch 1).
+
+    Statistics as GEMMs: ``x @ (I - 1/n)`` centers every row in one BLAS call and
+    ``centered**2 @ (1/n)`` gives the variances, where ``mean`` + a broadcast subtract and
+    a short-row reduction cost ~2-4 us each at this size (numpy pays per 64-value row).
+    """
+    shape = ctx.static_input_shape(0)
+    if shape is None or dtype not in (np.float32, np.float64) or n_outputs != 1:
+        return None
+    if axis not in (-1, len(shape) - 1) or np.dtype(ctx.input_types[0].dtype) != dtype:
+        return None
+    width = shape[-1]
+    size = int(np.prod(shape))
+    if not 1 <= width <= CENTERING_GEMM_MAX_WIDTH or size > CENTERING_GEMM_MAX_SIZE:
+        return None
+    centering = (np.eye(width) - 1.0 / width).astype(dtype)
+    averaging = np.full((width, 1), 1.0 / width, dtype)
+    epsilon = dtype.type(eps)
+    out = ctx.output_buffer()
+
+    def layer_norm_small_rows(x, scale, bias=None):
+        centered = np.matmul(x, centering)
+        variance = np.matmul(np.square(centered), averaging)
+        np.add(variance, epsilon, out=variance)
+        np.sqrt(variance, out=variance)
+        np.divide(centered, variance, out=centered)
+        y = np.multiply(centered, scale, out=out, casting="same_kind")
+        if bias is not None:
+            np.add(y, bias, out=y, casting="same_kind")
+        return y
+
+    return layer_norm_small_rows
