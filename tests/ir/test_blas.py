@@ -27,7 +27,8 @@ def test_thread_count_round_trips_and_rejects_nonsense():
             primitives.set_num_threads(bad)
 
 
-@pytest.mark.parametrize("shape", [(3, 4, 5), (64, 96, 80), (300, 300, 300), (2, 7, 40, 9)])
+@pytest.mark.parametrize("shape", [(3, 4, 5), (64, 96, 80), (300, 300, 300), (2, 7, 40, 9),
+                                   (16, 17, 50000), (50000, 17, 16)])  # skinny: in pieces
 def test_matmul_matches_numpy_in_every_size_regime(shape):
     rng = np.random.default_rng(0)
     a = rng.standard_normal(shape[:-1]).astype(np.float32)

@@ -61,3 +61,23 @@ def test_batch_minor_results_leave_the_session_c_contiguous():
     with edgefw.no_grad():
         np.testing.assert_allclose(y, conv(x).data, rtol=1e-5, atol=1e-6)
     assert y.flags.c_contiguous
+
+
+def test_float32_erf_and_gelu_against_math_erf():
+    import math
+
+    from runtime.providers.cpu.kernels.erf import erf_float32, gelu_float32
+
+    x = np.linspace(-7, 7, 40001).astype(np.float32)  # more than one 16k-value chunk
+    erf = np.array([math.erf(float(v)) for v in x])
+    gelu = np.array([float(v) * 0.5 * (1 + math.erf(float(v) / math.sqrt(2))) for v in x])
+    np.testing.assert_allclose(erf_float32(x), erf, rtol=0, atol=5e-7)
+    np.testing.assert_allclose(gelu_float32(x), gelu, rtol=0, atol=2e-6)
+    square = x[:40000].reshape(200, 200)
+    np.testing.assert_array_equal(erf_float32(square), erf_float32(x[:40000]).reshape(200, 200))
+    assert np.isnan(erf_float32(np.array([np.nan], np.float32)))[0]
+
+
+def test_gelu_kernel_matches_onnxruntime():
+    x = (rng.standard_normal((2, 16, 128)) * 3).astype(np.float32)
+    check_op("Gelu", [x], {}, rtol=1e-5, atol=2e-6)

@@ -37,7 +37,9 @@ import numpy as np
 from edgefw.errors import ConfigError
 
 __all__ = [
+    "MIN_GEMM_PIECE",
     "PARALLEL_MIN_MACS",
+    "SMALL_GEMM_MACS",
     "blas_info",
     "get_num_threads",
     "matmul",
@@ -50,6 +52,12 @@ __all__ = [
 
 #: Products with at least this many multiply-adds are split between threads (module docs).
 PARALLEL_MIN_MACS = 1 << 24
+#: Below this many multiply-adds OpenBLAS uses its unpacked small-matrix kernel, 2-4x
+#: faster than its packed one on "skinny" products (few rows, thousands of columns, as in
+#: a convolution's W @ cols): those are computed in pieces under this size.
+SMALL_GEMM_MACS = 1_000_000
+#: ... when a piece keeps at least this many columns (else the call overhead wins).
+MIN_GEMM_PIECE = 1024
 # OpenBLAS runs products below 65536 * 4 MACs on one thread by itself: no switch needed.
 _OPENBLAS_SERIAL_MACS = 1 << 18
 
@@ -197,7 +205,8 @@ def matmul_for(macs: int):
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """``np.matmul(a, b, out=out)`` under the thread policy of the module docs.
+    """``np.matmul(a, b, out=out)`` under the thread policy of the module docs, with skinny
+    products in small-kernel pieces.
 
     Stacked operands count as one product of all their multiply-adds (numpy runs the
     stack one matrix at a time, each of which is smaller still).
@@ -208,50 +217,76 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     if macs <= _OPENBLAS_SERIAL_MACS:
         return np.matmul(a, b, out=out)
     threads = _threads if _threads is not None else get_num_threads()
+    if macs < PARALLEL_MIN_MACS:
+        threads = 1
+    pieces = threads > 1 or (macs > SMALL_GEMM_MACS and _skinny(a, b))
     set_local = _openblas().set_local
-    if set_local is None or threads == 1:
-        return np.matmul(a, b, out=out)
-    previous = set_local(1)
+    previous = None if set_local is None else set_local(1)
     try:
-        if macs >= PARALLEL_MIN_MACS:
-            split = _split_product(a, b, out, threads)
+        if pieces:
+            split = _split_product(a, b, out, threads if set_local is not None else 1)
             if split is not None:
                 return split
         return np.matmul(a, b, out=out)
     finally:
-        set_local(previous if previous > 0 else threads)
+        if previous is not None:
+            set_local(previous if previous > 0 else get_num_threads())
+
+
+def _skinny(a: np.ndarray, b: np.ndarray) -> bool:
+    """A 2-D product with so few rows (or columns) that small-kernel pieces pay off."""
+    if a.ndim != 2 or b.ndim != 2:
+        return False
+    (m, k), n = a.shape, b.shape[1]
+    return min(m, n) * k * MIN_GEMM_PIECE <= SMALL_GEMM_MACS
 
 
 def _split_product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None, threads: int
                    ) -> np.ndarray | None:
-    """``a @ b`` computed in ``threads`` row or column blocks on as many threads, or None
-    when the operands are stacked (the caller then multiplies them on one thread)."""
+    """``a @ b`` computed in row (or column) blocks, spread over ``threads`` threads; blocks
+    are small-kernel pieces for a skinny product. None when the operands are stacked
+    (the caller then multiplies them on one thread)."""
     from edgefw.ir.primitives.parallel import parallel_workers, run_split
 
     if b.ndim != 2 or (a.ndim > 2 and not a.flags.c_contiguous):
         return None
     workers = min(threads, parallel_workers())
-    if workers < 2:
-        return None
     shape = a.shape[:-1] + b.shape[1:]
     if out is None:
         out = np.empty(shape, np.result_type(a, b))
-    elif out.shape != shape or not out.flags.c_contiguous:
+    elif out.shape != shape or (a.ndim > 2 and not out.flags.c_contiguous):
         return None
     result = out
     if a.ndim > 2:  # (..., M, K) @ (K, N) is one (prod(...) * M, K) @ (K, N) product
         a, out = a.reshape(-1, a.shape[-1]), out.reshape(-1, out.shape[-1])
-    rows = a.shape[0] >= b.shape[1]
-    size = a.shape[0] if rows else b.shape[1]
-    bounds = [size * k // workers for k in range(workers + 1)]
-    tasks = []
+    (m, k), n = a.shape, b.shape[1]
+    rows = m >= n
+    size = m if rows else n
+    blocks = workers
+    if min(m, n) * k * MIN_GEMM_PIECE <= SMALL_GEMM_MACS:
+        blocks = max(blocks, -(-size * min(m, n) * k // SMALL_GEMM_MACS))
+    if blocks < 2:
+        return None
+    bounds = [size * i // blocks for i in range(blocks + 1)]
+    pieces = []
     for lo, hi in zip(bounds, bounds[1:]):
         if rows:
-            tasks.append(partial(np.matmul, a[lo:hi], b, out=out[lo:hi]))
+            pieces.append(partial(np.matmul, a[lo:hi], b, out=out[lo:hi]))
         else:
-            tasks.append(partial(np.matmul, a, b[:, lo:hi], out=out[:, lo:hi]))
-    run_split(tasks, workers=workers)
+            pieces.append(partial(np.matmul, a, b[:, lo:hi], out=out[:, lo:hi]))
+    if workers < 2:
+        for piece in pieces:
+            piece()
+    else:  # consecutive pieces per thread
+        per = -(-len(pieces) // workers)
+        run_split([partial(_run_all, pieces[i:i + per]) for i in range(0, len(pieces), per)],
+                  workers=workers)
     return result
+
+
+def _run_all(tasks) -> None:
+    for task in tasks:
+        task()
 
 
 def matmul_nt(a: np.ndarray, b: np.ndarray) -> np.ndarray:

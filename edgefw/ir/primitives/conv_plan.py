@@ -42,7 +42,12 @@ from functools import partial
 
 import numpy as np
 
-from edgefw.ir.primitives.blas import PARALLEL_MIN_MACS, matmul_for
+from edgefw.ir.primitives.blas import (
+    MIN_GEMM_PIECE,
+    PARALLEL_MIN_MACS,
+    SMALL_GEMM_MACS,
+    matmul_for,
+)
 from edgefw.ir.primitives.elementwise import clamp_ufunc
 from edgefw.ir.primitives.parallel import parallel_workers, run_split
 from edgefw.ir.primitives.windows import (
@@ -56,14 +61,10 @@ __all__ = ["ConvGeometry", "ConvPlan"]
 
 # Tap runs shorter than this (out_w * N values) use the full-width column layout.
 FULL_WIDTH_MAX_RUN = 48
-# A GEMM below this many multiply-adds runs OpenBLAS's unpacked small-matrix kernel.
-SMALL_GEMM_MACS = 1_000_000
 # Column chunks stay under this many bytes so the GEMM finds them in L2 (but hold at least
 # MIN_CHUNK_COLUMNS columns, so per-chunk call overhead stays small).
 CHUNK_BYTES = 512 << 10
 MIN_CHUNK_COLUMNS = 2048
-# Split a GEMM into small-kernel pieces only when a piece keeps at least this many columns.
-MIN_GEMM_PIECE = 1024
 # Training keeps a forward's columns for the backward up to this size (else recomputes).
 KEEP_COLUMNS_BYTES = 64 << 20
 
