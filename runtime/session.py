@@ -43,6 +43,7 @@ from edgefw.errors import (
 from edgefw.ir import Graph
 from edgefw.ir.dtypes import onnx_type_string
 from edgefw.ir.graph import Value
+from edgefw.ir.primitives.blas import enter_serial, leave_serial
 from runtime.input_check import InputChecker
 from runtime.planner import ExecutionPlan, build_plan
 from runtime.profiling import NodeProfile, ProfileReport, summarize
@@ -228,6 +229,7 @@ class InferenceSession:
             if plan is None:
                 plan = self._specialize(key, arrays)
             self._last_plan = plan
+            serial = enter_serial()  # BLAS on this thread only: big products split themselves
             try:
                 if self._profiling:
                     start = time.perf_counter()
@@ -238,6 +240,8 @@ class InferenceSession:
                     results = plan.run(*arrays)
             except Exception as exc:
                 raise _node_error(plan, exc) from exc
+            finally:
+                leave_serial(serial)
         if output_names is None:
             return results
         return [results[i] for i in self._select(output_names)]

@@ -360,10 +360,7 @@ def test_op_exports_at_opset(op_type, inputs, attrs, constants, num_outputs, sin
 
 #: IR ops that no case proves exportable yet, each with the reason. The check below fails
 #: when one of them gets covered, so that its entry is removed then.
-UNCOVERED_IR_OPS: dict[str, str] = {
-    "AffineGrid": "no case in CASES, and every node test feeds the size at run time, where "
-                  "the IR infers a grid of the wrong rank (see the round trip's EXCLUSIONS)",
-}
+UNCOVERED_IR_OPS: dict[str, str] = {}
 
 
 def uncovered_ir_ops(ir_ops: Iterable[str]) -> set[str]:

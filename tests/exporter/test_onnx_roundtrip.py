@@ -71,9 +71,6 @@ EXCLUSIONS: dict[str, str] = {
     "test_reduce_log_sum_desc_axes*": _NO_RANK_REDUCE,
     "test_layer_normalization_*_axis_negative_*_expanded*": _NO_RANK_RESHAPE,
     "test_layer_normalization_default_axis_expanded*": _NO_RANK_RESHAPE,
-    "test_affine_grid_*": "AffineGrid with its size fed at run time: the IR infers a grid of "
-                          "rank len(size) - 1 instead of len(size) (edgefw/ir/schema/"
-                          "grid_sample.py), so the declared output fails onnx.checker",
 }
 
 

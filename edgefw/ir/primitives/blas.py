@@ -41,7 +41,9 @@ __all__ = [
     "PARALLEL_MIN_MACS",
     "SMALL_GEMM_MACS",
     "blas_info",
+    "enter_serial",
     "get_num_threads",
+    "leave_serial",
     "matmul",
     "matmul_for",
     "matmul_nt",
@@ -174,6 +176,21 @@ def blas_info() -> dict[str, object]:
     blas = _openblas()
     return {"library": blas.path, "threads": get_num_threads(),
             "per_call_policy": blas.set_local is not None}
+
+
+def enter_serial() -> int | None:
+    """Put the calling thread's BLAS on one thread until :func:`leave_serial` (a session run:
+    at batch 1 its products are matrix-vector ones, which OpenBLAS threads from ~9k
+    multiply-adds on, and one switch per run is cheaper than one per product)."""
+    threads = _threads if _threads is not None else get_num_threads()
+    set_local = _openblas().set_local if threads > 1 else None
+    return None if set_local is None else set_local(1)
+
+
+def leave_serial(token: int | None) -> None:
+    """Undo :func:`enter_serial` (``token`` is what it returned)."""
+    if token is not None:
+        _openblas().set_local(token if token > 0 else get_num_threads())
 
 
 def serial_blas() -> None:

@@ -25,7 +25,7 @@ def _affine_grid(ctx: InferenceContext) -> list[TensorType]:
     size = ctx.const_ints(1)
     if size is None:
         n = ctx.shape(1)[0] if ctx.shape(1) is not None else None
-        rank = n - 1 if isinstance(n, int) else None
+        rank = n if isinstance(n, int) else None  # N, (D,) H, W and the coordinates
         return [TensorType(ctx.dtype(0), None if rank is None else (None,) * rank)]
     if len(size) not in (4, 5) or any(d < 1 for d in size):
         raise ShapeError(f"AffineGrid size must be [N, C, H, W] or [N, C, D, H, W], got {size}")
