@@ -2,8 +2,8 @@
 providers, with onnxruntime's API.
 
 >>> from runtime import InferenceSession, available_providers
->>> available_providers()
-['cpu']
+>>> "cpu" in available_providers()   # and "gpu" where wgpu and a Vulkan/Metal/D3D12 driver are
+True
 
 Importing this package needs numpy and ``edgefw.ir`` only — never the autograd engine,
 ``edgefw.nn`` or ``edgefw.optim`` — so a device can run models without the trainer.

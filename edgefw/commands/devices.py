@@ -65,7 +65,7 @@ def format_devices(facts: dict[str, Any]) -> str:
         limits = [f"{name} {_size(a['limits'][name], name)}" for name in KEY_LIMITS
                   if name in a["limits"]]
         for label, items in (("limits", limits), ("features", a["features"])):
-            lines.append(textwrap.fill(", ".join(items) or "-", width=100,
+            lines.append(textwrap.fill(", ".join(items) or "-", width=100, break_on_hyphens=False,
                                        initial_indent=f"  {label}: ",
                                        subsequent_indent="    "))
     if not facts["adapters"] and wgpu:
