@@ -29,6 +29,8 @@ _LAZY = {
     "ones": ("edgefw.autograd", "ones"),
     "randn": ("edgefw.autograd", "randn"),
     "manual_seed": ("edgefw.random", "manual_seed"),
+    "set_num_threads": ("edgefw.ir.primitives.blas", "set_num_threads"),
+    "get_num_threads": ("edgefw.ir.primitives.blas", "get_num_threads"),
     "functional": ("edgefw.functional", None),
     "F": ("edgefw.functional", None),
     "nn": ("edgefw.nn", None),

@@ -11,6 +11,7 @@ Importing this package needs numpy and ``edgefw.ir`` only — never the autograd
 
 from __future__ import annotations
 
+from edgefw.ir.primitives.blas import get_num_threads, set_num_threads
 from runtime.loaders import load_onnx, load_tflite
 from runtime.planner import ExecutionPlan, PlanStep
 from runtime.preprocess import InputContract, prepare_image
@@ -28,10 +29,12 @@ __all__ = [
     "PlanStep",
     "ProfileReport",
     "available_providers",
+    "get_num_threads",
     "get_provider",
     "load_onnx",
     "load_tflite",
     "prepare_image",
     "register_loader",
     "register_provider",
+    "set_num_threads",
 ]

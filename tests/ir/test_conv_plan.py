@@ -171,18 +171,27 @@ def test_doctests_of_the_new_modules():
 
 
 @pytest.mark.parametrize("batch, pads, group", [(1, (1, 1, 1, 1), 1), (6, (1, 1, 1, 1), 1),
-                                                (1, (0, 0, 0, 0), 3), (2, (0, 0, 0, 0), 1)])
+                                                (1, (0, 0, 0, 0), 3), (2, (0, 0, 0, 0), 1),
+                                                (64, (1, 1, 1, 1), 3)])  # direct depthwise
 @pytest.mark.parametrize("clamp", [None, (0.0, None), (0.0, 0.5)])
-def test_bound_forward_matches_conv2d_and_clamps(batch, pads, group, clamp):
+@pytest.mark.parametrize("chunked", [False, True])
+def test_bound_forward_matches_conv2d_and_clamps(monkeypatch, batch, pads, group, clamp,
+                                                 chunked):
+    if chunked:  # several chunks: the clamp is applied chunk by chunk
+        monkeypatch.setattr(conv_plan, "CHUNK_BYTES", 0)
+        monkeypatch.setattr(conv_plan, "MIN_CHUNK_COLUMNS", 40)
+        monkeypatch.setattr(conv_plan, "DIRECT_DEPTHWISE_BAND", 64)
     rng = np.random.default_rng(4)
     x = rng.standard_normal((batch, 3, 9, 8)).astype(np.float32)
     kernel = (1, 1) if pads == (0, 0, 0, 0) and group == 1 else (3, 3)
-    w = rng.standard_normal((6, 3 // group, *kernel)).astype(np.float32)
-    b = rng.standard_normal(6).astype(np.float32)
+    out_channels = 3 if batch == 64 else 6
+    w = rng.standard_normal((out_channels, 3 // group, *kernel)).astype(np.float32)
+    b = rng.standard_normal(out_channels).astype(np.float32)
     plan = ConvPlan(conv_geometry("t", x.shape, x.dtype, w.shape, (1, 1), pads, (1, 1), group),
                     x.dtype)
     g = plan.geometry
-    out = from_batch_minor(np.empty((6, *g.out_hw, batch), np.float32))
+    assert plan.direct_depthwise == (batch == 64)
+    out = from_batch_minor(np.empty((out_channels, *g.out_hw, batch), np.float32))
     run = plan.bind(plan.prepare_weights(w, b), out, clamp)
     expected = conv2d(x, w, b, pads=pads, group=group)
     if clamp is not None:
@@ -191,3 +200,24 @@ def test_bound_forward_matches_conv2d_and_clamps(batch, pads, group, clamp):
         y = run(x)
         assert np.shares_memory(y, out)
         np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("strides, pads, dilations", [((1, 1), (1, 1, 1, 1), (1, 1)),
+                                                      ((2, 2), (1, 0, 1, 2), (1, 1)),
+                                                      ((1, 1), (2, 2, 2, 2), (2, 2))])
+def test_direct_depthwise_on_long_rows_matches_naive(strides, pads, dilations):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((64, 4, 9, 18))
+    w = rng.standard_normal((4, 1, 3, 3))
+    b = rng.standard_normal(4)
+    args = dict(strides=strides, pads=pads, dilations=dilations, group=4)
+    plan = conv.conv_plan("conv2d", x, w, strides, pads, dilations, 4)
+    assert plan.direct_depthwise  # out_w * N >= DIRECT_DEPTHWISE_MIN_RUN
+    y = conv2d(stored_batch_minor(x), w, b, **args)
+    np.testing.assert_allclose(y, naive_conv(x, w, b, strides, pads, dilations, 4),
+                               rtol=1e-10, atol=1e-10)
+    y_train, columns = conv2d_with_columns(x, w, b, **args)  # training: no columns kept
+    np.testing.assert_array_equal(y_train, y)
+    dy = rng.standard_normal(y.shape)
+    _, dw = conv2d_backward(dy, x, w, **args, columns=columns)
+    assert float(np.sum(w * dw)) == pytest.approx(float(np.sum(conv2d(x, w, **args) * dy)))

@@ -4,18 +4,25 @@ numpy multiplies float matrices through the BLAS it was built with (OpenBLAS in 
 PyPI wheels). This module finds that OpenBLAS through ``ctypes`` (no extra dependency)
 to set its thread count, and applies one policy to every product edgefw computes:
 
-**BLAS runs on one thread; big products are split between Python threads.** Measured on
-the 2-core development machine: while another process holds a core, every multi-threaded
-OpenBLAS call waits for the scheduler (7-15 ms per call against 0.02-1 ms of work: its
-threads spin and yield), so a busy core turns a 5 ms LeNet training step into 60 ms. So
-:func:`matmul` keeps OpenBLAS on the calling thread (``openblas_set_num_threads_local``,
-OpenBLAS >= 0.3.27, which affects that thread only), and a product of at least
-:data:`PARALLEL_MIN_MACS` multiply-adds (~0.3 ms on one core) is cut into row (or column)
-blocks run by up to :func:`set_num_threads` threads (:mod:`.parallel`), which block
-instead of spinning: on busy cores it slows to about one thread's speed instead of
-stalling. Smaller products stay on one thread: on idle cores a second thread would save
-at most half of them, less the ~20-40 us hand-off. (OpenBLAS itself runs products under
-~0.26M MACs on one thread.) With an older or another BLAS the switch is skipped.
+**Small products run on one BLAS thread.** Measured on the 2-core development machine:
+while another process holds a core, every multi-threaded OpenBLAS call waits for the
+scheduler (7-15 ms per call against 0.02-1 ms of work: its threads spin and yield), so a
+busy core turns a 5 ms LeNet training step into 60 ms. So :func:`matmul` keeps a product
+under :data:`PARALLEL_MIN_MACS` multiply-adds (~0.3 ms on one core) on the calling thread
+(``openblas_set_num_threads_local``, OpenBLAS >= 0.3.27, which affects that thread only):
+on idle cores a second thread would save at most half of it. (OpenBLAS itself keeps
+products under ~0.26M MACs on one thread; sessions switch a whole run to one thread, since
+OpenBLAS threads matrix-vector products from ~9k MACs.)
+
+**Big products use up to** :func:`set_num_threads` **threads, never OpenBLAS's own**: they
+are cut into row (or column) blocks run on Python threads (:mod:`.parallel`), which block
+instead of spinning, so on busy cores the product slows to about one thread's speed
+instead of stalling; chunked convolutions split their chunks the same way. On idle cores
+this gets 1.3x from 2 threads where OpenBLAS gets 1.85x (256x784 @ 784x128: 400 vs 275
+vs 510 us on one thread); but an OpenBLAS call that waited for a busy core costs 7-15 ms,
+and its threads spin for a while after every call, which was measured to slow the
+single-threaded batch-1 runs that follow by 1.4x on a shared machine. With an older or
+another BLAS the switches are skipped and the BLAS decides.
 
 >>> import numpy as np
 >>> matmul(np.ones((2, 3), np.float32), np.ones((3, 4), np.float32)).sum()
@@ -236,8 +243,9 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     threads = _threads if _threads is not None else get_num_threads()
     if macs < PARALLEL_MIN_MACS:
         threads = 1
-    pieces = threads > 1 or (macs > SMALL_GEMM_MACS and _skinny(a, b))
+    skinny = macs > SMALL_GEMM_MACS and _skinny(a, b)
     set_local = _openblas().set_local
+    pieces = threads > 1 or skinny
     previous = None if set_local is None else set_local(1)
     try:
         if pieces:
