@@ -43,6 +43,7 @@ from exporter.onnx.emitter import (
 )
 from exporter.onnx.metadata import metadata_props
 from exporter.onnx.opset import write_node
+from exporter.prepare import prepare_graph
 
 #: Target opsets ``to_onnx`` writes.
 SUPPORTED_OPSETS = range(13, 22)
@@ -50,7 +51,6 @@ DEFAULT_OPSET = 17
 OPTIMIZATION_LEVELS = ("none", "basic", "all")
 #: A protobuf message cannot exceed 2 GiB; larger models would need ONNX external data.
 MAX_MODEL_BYTES = 2**31 - 1
-BATCH = "batch"
 
 
 def to_onnx(
@@ -94,8 +94,9 @@ def to_onnx(
         raise ExportError(f"optimize must be one of {', '.join(OPTIMIZATION_LEVELS)}, got "
                           f"{optimize!r}")
     metadata_props({}, metadata)  # bad metadata fails before any tracing work
-    graph = _prepare_graph(graph_or_model, example_inputs, input_names, output_names,
-                           dynamic_batch)
+    graph = prepare_graph(graph_or_model, example_inputs, who="to_onnx",
+                          input_names=input_names, output_names=output_names,
+                          dynamic_batch=dynamic_batch)
     if optimize != "none":
         from edgefw.ir.passes import optimize as run_passes
 
@@ -104,64 +105,6 @@ def to_onnx(
     if path is not None:
         write_atomic(path, model.SerializeToString())
     return model
-
-
-# --------------------------------------------------------------------- preparation
-def _prepare_graph(source: Any, example_inputs: Any, input_names: Sequence[str] | None,
-                   output_names: Sequence[str] | None, dynamic_batch: bool) -> Graph:
-    """A Graph the export may change: the traced Module, or a verified copy of the Graph."""
-    if isinstance(source, Graph):
-        graph = source.copy()
-        graph.check()
-        _rename(graph, graph.inputs, input_names, "input")
-        _rename(graph, graph.outputs, output_names, "output")
-        if not dynamic_batch:
-            _fix_batch(graph, example_inputs)
-        return graph
-    if not callable(getattr(source, "named_parameters", None)):
-        raise ExportError(f"to_onnx exports an edgefw.ir.Graph or an edgefw Module, got "
-                          f"{type(source).__name__}")
-    if example_inputs is None:
-        raise ExportError(f"exporting a {type(source).__name__} model needs example_inputs "
-                          "(an array of the input's shape, e.g. np.zeros((1, 1, 28, 28), "
-                          "np.float32)) to trace it")
-    import edgefw
-
-    return edgefw.trace(source, example_inputs, dynamic_batch=dynamic_batch,
-                        input_names=input_names, output_names=output_names)
-
-
-def _rename(graph: Graph, values: list[Value], names: Sequence[str] | None, what: str) -> None:
-    if names is None:
-        return
-    names = list(names)
-    if len(names) != len(values) or not all(isinstance(n, str) and n for n in names):
-        raise ExportError(f"{what}_names must be {len(values)} non-empty strings (the graph has "
-                          f"{what}s {[v.name for v in values]}), got {names}")
-    for value, name in zip(values, names):
-        if name == value.name:
-            continue
-        if graph.has_value(name):
-            raise ExportError(f"cannot name {what} {value.name!r} {name!r}: graph "
-                              f"'{graph.name}' already has a value called {name!r}")
-        graph.rename_value(value, name)
-
-
-def _fix_batch(graph: Graph, example_inputs: Any) -> None:
-    """Replace the symbolic batch dim of the inputs by the example batch size (or 1)."""
-    from edgefw.ir.passes import InferShapesPass
-
-    batch = 1
-    if example_inputs is not None:
-        first = example_inputs[0] if isinstance(example_inputs, (tuple, list)) \
-            else example_inputs
-        shape = tuple(first.shape) if hasattr(first, "shape") else np.shape(first)
-        batch = int(shape[0]) if shape else 1
-    for value in graph.inputs:
-        if value.shape is not None:
-            value.shape = tuple(batch if d == BATCH else d for d in value.shape)
-    InferShapesPass(keep_stored_dims=False).run(graph)
-    graph.check()
 
 
 # --------------------------------------------------------------------- the model

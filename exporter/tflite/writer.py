@@ -22,11 +22,10 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from edgefw.errors import ExportError
 from edgefw.fileio import atomic_write
 from edgefw.ir import Graph, Value
+from exporter.prepare import prepare_graph
 from exporter.tflite.lowering import LAYOUTS, interface_perm, lower_graph
 from exporter.tflite.metadata import EDGEFW_METADATA, metadata_json
 from exporter.tflite.model import TFLiteModel
@@ -35,7 +34,6 @@ from exporter.tflite.model import TFLiteModel
 #: int8 weights, full-integer int8.
 QUANTIZE_MODES = (None, "float16", "dynamic", "int8")
 OPTIMIZATION_LEVELS = ("none", "basic", "all")
-BATCH = "batch"
 
 
 def to_tflite(
@@ -89,7 +87,8 @@ def to_tflite(
         raise ExportError(f"int8_io needs a full-integer model (quantize='int8'), not "
                           f"quantize={quantize!r}")
     metadata_json({}, metadata)  # bad metadata fails before any tracing work
-    graph = _prepare_graph(graph_or_model, example_inputs, dynamic_batch)
+    graph = prepare_graph(graph_or_model, example_inputs, who="to_tflite",
+                          dynamic_batch=dynamic_batch)
     if optimize != "none":
         graph = _optimize(graph, optimize)
     if quantize is not None:
@@ -110,42 +109,6 @@ def build_model(graph: Graph, *, layout: str = "NHWC", int8_io: bool = False) ->
     """The TFLite model of an already prepared graph, before serialization (for tools that
     inspect or extend it)."""
     return lower_graph(graph, interface_layout=layout, int8_io=int8_io)
-
-
-# ---------------------------------------------------------------------- preparation
-def _prepare_graph(source: Any, example_inputs: Any, dynamic_batch: bool) -> Graph:
-    if isinstance(source, Graph):
-        graph = source.copy()
-        graph.check()
-        if not dynamic_batch:
-            _fix_batch(graph, example_inputs)
-        return graph
-    if not callable(getattr(source, "named_parameters", None)):
-        raise ExportError(f"to_tflite exports an edgefw.ir.Graph or an edgefw Module, got "
-                          f"{type(source).__name__}")
-    if example_inputs is None:
-        raise ExportError(f"exporting a {type(source).__name__} model needs example_inputs "
-                          "(an array of the input's shape, e.g. np.zeros((1, 1, 28, 28), "
-                          "np.float32)) to trace it")
-    import edgefw
-
-    return edgefw.trace(source, example_inputs, dynamic_batch=dynamic_batch)
-
-
-def _fix_batch(graph: Graph, example_inputs: Any) -> None:
-    from edgefw.ir.passes import InferShapesPass
-
-    batch = 1
-    if example_inputs is not None:
-        first = example_inputs[0] if isinstance(example_inputs, (tuple, list)) \
-            else example_inputs
-        shape = np.shape(getattr(first, "data", first))
-        batch = int(shape[0]) if shape else 1
-    for value in graph.inputs:
-        if value.shape is not None:
-            value.shape = tuple(batch if d == BATCH else d for d in value.shape)
-    InferShapesPass(keep_stored_dims=False).run(graph)
-    graph.check()
 
 
 def _optimize(graph: Graph, level: str) -> Graph:
