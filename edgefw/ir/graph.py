@@ -20,7 +20,6 @@ taken names) and are what files and sessions use.
 
 from __future__ import annotations
 
-import heapq
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -33,6 +32,7 @@ from edgefw.ir.node import Node, QuantParams, Value, normalize_attr, normalize_s
 from edgefw.ir.schema import get_schema, infer_types
 from edgefw.ir.schema.dims import Dim, format_shape
 from edgefw.ir.schema.tensor import constant_value
+from edgefw.ir.toposort import stable_order
 
 DEFAULT_OPSET = 17
 
@@ -316,28 +316,14 @@ class Graph:
         current order); GraphError naming the nodes on a cycle."""
         producer_index = {id(o): i for i, n in enumerate(self.nodes) for o in n.outputs}
         deps: list[set[int]] = []
-        readers: dict[int, list[int]] = {}
         for i, node in enumerate(self.nodes):
-            d = {producer_index[id(v)] for v in node.inputs
-                 if v is not None and id(v) in producer_index} - {i}
-            deps.append(d)
-            for j in d:
-                readers.setdefault(j, []).append(i)
             if any(v is not None and producer_index.get(id(v)) == i for v in node.inputs):
                 raise GraphError(f"{node.describe()} reads its own output (cycle)")
-        remaining = [len(d) for d in deps]
-        ready = [i for i, r in enumerate(remaining) if r == 0]
-        heapq.heapify(ready)
-        order: list[int] = []
-        while ready:
-            i = heapq.heappop(ready)
-            order.append(i)
-            for j in readers.get(i, ()):
-                remaining[j] -= 1
-                if remaining[j] == 0:
-                    heapq.heappush(ready, j)
-        if len(order) != len(self.nodes):
-            stuck = [self.nodes[i].describe() for i, r in enumerate(remaining) if r > 0]
+            deps.append({producer_index[id(v)] for v in node.inputs
+                         if v is not None and id(v) in producer_index})
+        order, unresolved = stable_order(deps)
+        if unresolved:
+            stuck = [self.nodes[i].describe() for i in unresolved]
             raise GraphError(f"graph '{self.name}' has a cycle through: " + ", ".join(stuck[:10]))
         self.nodes = [self.nodes[i] for i in order]
 

@@ -30,7 +30,6 @@ The ``onnx`` package is imported only when a model is loaded.
 
 from __future__ import annotations
 
-import heapq
 import os
 from typing import Any
 
@@ -39,6 +38,7 @@ import numpy as np
 from edgefw.errors import EdgeFWError, GraphError, ModelFormatError, UnsupportedOpError
 from edgefw.ir import Graph, Value, has_schema, known_ops
 from edgefw.ir.schema.dims import is_static
+from edgefw.ir.toposort import stable_order
 from runtime.loaders.onnx_opsets import NodeBuilder, upgrade
 from runtime.loaders.onnx_tensors import (
     MAX_TENSOR_ELEMENTS,
@@ -293,7 +293,6 @@ class _GraphReader:
                                      f"and by {where}")
                 producer[out] = i
         deps: list[set[int]] = []
-        readers: dict[int, list[int]] = {}
         for i, node in enumerate(nodes):
             needed = set()
             for name in node.input:
@@ -307,21 +306,9 @@ class _GraphReader:
             if i in needed:
                 raise GraphError(f"{_describe(node, i)} reads its own output (a cycle)")
             deps.append(needed)
-            for j in needed:
-                readers.setdefault(j, []).append(i)
-        remaining = [len(d) for d in deps]
-        ready = [i for i, r in enumerate(remaining) if r == 0]
-        heapq.heapify(ready)
-        order: list[int] = []
-        while ready:
-            i = heapq.heappop(ready)
-            order.append(i)
-            for j in readers.get(i, ()):
-                remaining[j] -= 1
-                if remaining[j] == 0:
-                    heapq.heappush(ready, j)
-        if len(order) != len(nodes):
-            stuck = [_describe(nodes[i], i) for i, r in enumerate(remaining) if r]
+        order, unresolved = stable_order(deps)
+        if unresolved:
+            stuck = [_describe(nodes[i], i) for i in unresolved]
             raise GraphError("the graph has a cycle through " + ", ".join(stuck[:10])
                              + (f" and {len(stuck) - 10} more" if len(stuck) > 10 else ""))
         return order
