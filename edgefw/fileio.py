@@ -38,3 +38,29 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def write_report(folder: str | os.PathLike, *, markdown: tuple[str, str],
+                 json_data: tuple[str, object], chart: tuple[str, bytes | None]
+                 ) -> dict[str, str]:
+    """Write a report's Markdown, JSON and (when rendered) PNG chart into ``folder``, each
+    atomically; each argument is ``(file name, content)``. Returns ``{kind: path}`` for the
+    files written (no ``"chart"`` when its content is None)."""
+    import json
+
+    folder = Path(folder)
+    files: dict[str, str] = {}
+    name, png = chart
+    if png is not None:
+        with atomic_write(folder / name) as f:
+            f.write(png)
+        files["chart"] = str(folder / name)
+    name, text = markdown
+    with atomic_write(folder / name, "w") as f:
+        f.write(text)
+    files["markdown"] = str(folder / name)
+    name, data = json_data
+    with atomic_write(folder / name, "w") as f:
+        f.write(json.dumps(data, indent=2) + "\n")
+    files["json"] = str(folder / name)
+    return files

@@ -10,14 +10,13 @@ and (with matplotlib) a PNG chart. Files are written atomically.
 from __future__ import annotations
 
 import io
-import json
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgefw.fileio import atomic_write
+from edgefw.fileio import write_report
 
 MARKDOWN_FILE, JSON_FILE, CHART_FILE = "comparison.md", "comparison.json", "comparison.png"
 _MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*")
@@ -133,19 +132,9 @@ class ComparisonReport:
     def save(self, output_dir: str | os.PathLike) -> dict[str, str]:
         """Write comparison.md, comparison.json and (with matplotlib) comparison.png into
         ``output_dir``; returns and records their paths."""
-        folder = Path(output_dir)
-        self.files = {}
-        png = render_chart(self)
-        if png is not None:
-            with atomic_write(folder / CHART_FILE) as f:
-                f.write(png)
-            self.files["chart"] = str(folder / CHART_FILE)
-        self.files["markdown"] = str(folder / MARKDOWN_FILE)
-        self.files["json"] = str(folder / JSON_FILE)
-        with atomic_write(folder / MARKDOWN_FILE, "w") as f:
-            f.write(self.to_markdown())
-        with atomic_write(folder / JSON_FILE, "w") as f:
-            f.write(json.dumps(self.to_dict(), indent=2) + "\n")
+        self.files = write_report(output_dir, markdown=(MARKDOWN_FILE, self.to_markdown()),
+                                  json_data=(JSON_FILE, self.to_dict()),
+                                  chart=(CHART_FILE, render_chart(self)))
         return dict(self.files)
 
 

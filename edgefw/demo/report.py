@@ -10,13 +10,12 @@ table and written as Markdown, JSON and (with matplotlib) a PNG chart.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgefw.fileio import atomic_write
+from edgefw.fileio import write_report
 
 MARKDOWN_FILE, JSON_FILE, CHART_FILE = "report.md", "report.json", "chart.png"
 HEADER = ("model", "file", "size", "runtime", "accuracy", "Δ vs float", "top-1 = edgefw cpu",
@@ -160,21 +159,13 @@ class DemoReport:
 
     def save(self, folder: str | Path) -> dict[str, str]:
         """Write report.md, report.json and (with matplotlib) chart.png into ``folder``."""
-        folder = Path(folder)
         png = render_chart(self)
-        if png is not None:
-            with atomic_write(folder / CHART_FILE) as f:
-                f.write(png)
-            self.files["chart"] = str(folder / CHART_FILE)
-        else:
+        if png is None:
             self.notes.append("no chart: matplotlib is not installed (pip install "
                               "'edgefw[plot]')")
-        self.files["markdown"] = str(folder / MARKDOWN_FILE)
-        self.files["json"] = str(folder / JSON_FILE)
-        with atomic_write(folder / MARKDOWN_FILE, "w") as f:
-            f.write(self.to_markdown())
-        with atomic_write(folder / JSON_FILE, "w") as f:
-            f.write(json.dumps(self.to_dict(), indent=2) + "\n")
+        self.files.update(write_report(folder, markdown=(MARKDOWN_FILE, self.to_markdown()),
+                                       json_data=(JSON_FILE, self.to_dict()),
+                                       chart=(CHART_FILE, png)))
         return dict(self.files)
 
 
