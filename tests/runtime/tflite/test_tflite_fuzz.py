@@ -10,38 +10,14 @@ The default run does 300 cases in a few seconds; ``-m slow`` runs 9000 more.
 from __future__ import annotations
 
 import random
-import signal
-import time
-import warnings
 from collections.abc import Callable
 
-import numpy as np
 import pytest
 
-from edgefw.errors import EdgeFWError
-from runtime import InferenceSession
+from tests.fuzzing import flip_bytes, fuzz_model_files, truncate
 from tests.runtime.tflite.tflite_builder import FIXTURE_STEMS, FIXTURES, pack, unpack
 
-CASE_SECONDS = 10.0  # a case past this is a hang
-MAX_FEED_ELEMENTS = 1 << 20
 INTERESTING_INTS = (-(2**31), -1000, -2, -1, 0, 1, 2, 3, 7, 64, 1000, 2**16, 2**31 - 1)
-
-
-class _Timeout(BaseException):
-    """Raised by the alarm; a BaseException so no ``except Exception`` swallows it."""
-
-
-# ----------------------------------------------------------------------- mutations
-def _flip_bytes(data: bytes, rng: random.Random) -> tuple[bytes, str]:
-    buf = bytearray(data)
-    for _ in range(rng.randint(1, 8)):
-        buf[rng.randrange(len(buf))] = rng.randrange(256)
-    return bytes(buf), "flip bytes"
-
-
-def _truncate(data: bytes, rng: random.Random) -> tuple[bytes, str]:
-    cut = rng.randrange(len(data))
-    return data[:cut], f"truncate at {cut}"
 
 
 def _overwrite_word(data: bytes, rng: random.Random) -> tuple[bytes, str]:
@@ -176,7 +152,7 @@ FIELD_MUTATIONS: tuple[Callable, ...] = (
     _mutate_tensor, _mutate_tensor, _mutate_quantization, _mutate_operator, _mutate_operator,
     _mutate_codes, _mutate_buffers, _mutate_structure,
 )
-BYTE_MUTATIONS: tuple[Callable, ...] = (_flip_bytes, _truncate, _overwrite_word)
+BYTE_MUTATIONS: tuple[Callable, ...] = (flip_bytes, truncate, _overwrite_word)
 
 
 def make_case(bases: dict[str, bytes], rng: random.Random) -> tuple[bytes, str]:
@@ -191,73 +167,9 @@ def make_case(bases: dict[str, bytes], rng: random.Random) -> tuple[bytes, str]:
 
 
 # --------------------------------------------------------------------------- running
-def _feed(session: InferenceSession, rng: np.random.Generator) -> dict[str, np.ndarray] | None:
-    feed = {}
-    for arg in session.get_inputs():
-        shape = [2 if not isinstance(d, int) else d for d in (arg.shape or [2])]
-        if int(np.prod(shape, dtype=np.float64)) > MAX_FEED_ELEMENTS:
-            return None
-        dtype = np.dtype(arg.dtype)
-        if dtype.kind == "f":
-            feed[arg.name] = rng.standard_normal(shape).astype(dtype)
-        elif dtype.kind == "b":
-            feed[arg.name] = rng.random(shape) < 0.5
-        else:
-            feed[arg.name] = rng.integers(-3, 4, shape).astype(dtype)
-    return feed
-
-
-def run_case(data: bytes, rng: np.random.Generator) -> str:
-    """Load and run one case; the outcome's name. Non-edgefw exceptions propagate."""
-    try:
-        session = InferenceSession(data)
-    except EdgeFWError:
-        return "refused at load"
-    feed = _feed(session, rng)
-    if feed is None:
-        return "loaded (input too large to feed)"
-    try:
-        session.run(None, feed)
-    except EdgeFWError:
-        return "refused at run"
-    return "ran"
-
-
-def _on_alarm(signum, frame):
-    raise _Timeout()
-
-
 def fuzz(iterations: int, seed: int) -> dict[str, int]:
     bases = {stem: (FIXTURES / f"{stem}.tflite").read_bytes() for stem in FIXTURE_STEMS}
-    rng = random.Random(seed)
-    np_rng = np.random.default_rng(seed)
-    outcomes: dict[str, int] = {}
-    failures: list[str] = []
-    previous = signal.signal(signal.SIGALRM, _on_alarm)
-    try:
-        for i in range(iterations):
-            data, what = make_case(bases, rng)
-            start = time.perf_counter()
-            signal.setitimer(signal.ITIMER_REAL, CASE_SECONDS)
-            try:
-                with warnings.catch_warnings(), np.errstate(all="ignore"):
-                    warnings.simplefilter("ignore")
-                    outcome = run_case(data, np_rng)
-            except _Timeout:
-                failures.append(f"case {i} ({what}): no result after {CASE_SECONDS} s (hang)")
-                continue
-            except Exception as exc:  # noqa: BLE001 - collecting what escapes is the point
-                failures.append(f"case {i} ({what}): {type(exc).__name__}: {str(exc)[:300]}")
-                continue
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-            assert time.perf_counter() - start < CASE_SECONDS
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    finally:
-        signal.signal(signal.SIGALRM, previous)
-    assert not failures, f"{len(failures)} of {iterations} cases escaped edgefw's errors:\n" \
-        + "\n".join(failures[:30])
-    return outcomes
+    return fuzz_model_files(bases, make_case, iterations, seed, int_range=(-3, 4))
 
 
 @pytest.mark.skipif(not FIXTURE_STEMS, reason="no TFLite fixtures")
