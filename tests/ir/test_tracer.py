@@ -60,14 +60,9 @@ def test_mobilenet_is_optimized_bn_folded_relu6_fused():
     _randomize_bn(model)
     graph = edgefw.trace(model, np.zeros((1, 1, 28, 28), np.float32))
     session = runtime.InferenceSession(graph, optimization="all")
-    ops = [step.op_type if hasattr(step, "op_type") else step for step in
-           _op_types(session)]
+    ops = [n.op_type for n in session.graph.nodes]
     assert "BatchNormalization" not in ops and "Clip" not in ops
-
-
-def _op_types(session):
-    graph = getattr(session, "graph", None)
-    return [n.op_type for n in graph.nodes]
+    assert sum(n.meta.get("fused_activation") is not None for n in session.graph.nodes) == 9
 
 
 def test_parameters_are_named_by_module_path_and_nodes_remember_modules():
