@@ -28,6 +28,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -44,13 +45,15 @@ from edgefw.ir import Graph
 from edgefw.ir.dtypes import onnx_type_string
 from edgefw.ir.graph import Value
 from edgefw.ir.primitives.blas import enter_serial, leave_serial
+from edgefw.ir.primitives.parallel import parallel_workers, run_split
+from runtime import batch_split
 from runtime.input_check import InputChecker
 from runtime.planner import ExecutionPlan, build_plan
 from runtime.profiling import NodeProfile, ProfileReport, summarize
 from runtime.providers import ExecutionProvider, canonical_provider_name, get_provider
 
 OPTIMIZATION_LEVELS = ("none", "basic", "all")
-MAX_CACHED_PLANS = 8
+MAX_CACHED_PLANS = 16
 MAX_LISTED_REFUSALS = 20
 logger = logging.getLogger("edgefw.runtime")
 
@@ -117,6 +120,10 @@ class InferenceSession:
         if all(s.rank is not None and not s.dynamic for s in self._input_checker.specs):
             self._plans[()] = self._last_plan  # static inputs: this plan is the one
         self._check = self._input_checker.check
+        # Runs of big batches with 2+ threads: one slice of the batch per thread (see
+        # runtime.batch_split); None when some op mixes samples.
+        self._batch_split = batch_split.analyze(graph) if all(
+            p.name == "cpu" for p in self._assignment) else None
 
     # ------------------------------------------------------------------ loading
     @staticmethod
@@ -225,6 +232,12 @@ class InferenceSession:
         """
         arrays, key = self._check(input_feed)
         with self._lock:
+            tiles = None if self._batch_split is None or self._profiling or not arrays \
+                else self._batch_split.tiles(arrays[0].shape[0], parallel_workers())
+            if tiles is not None:
+                results = self._run_tiled(key, arrays, tiles)
+                return results if output_names is None \
+                    else [results[i] for i in self._select(output_names)]
             plan = self._plans.get(key)
             if plan is None:
                 plan = self._specialize(key, arrays)
@@ -245,6 +258,44 @@ class InferenceSession:
         if output_names is None:
             return results
         return [results[i] for i in self._select(output_names)]
+
+    def _run_tiled(self, key: tuple, arrays: list[np.ndarray], tiles: list[tuple[int, int]]
+                   ) -> list[np.ndarray]:
+        """The batch in tiles shared round-robin between threads (runtime.batch_split):
+        worker k runs tiles k, k + W, ... through plans of its own (plans own buffers),
+        copying each tile's outputs into place before its next tile."""
+        workers = min(parallel_workers(), len(tiles))
+        if any(a.ndim == 0 or a.shape[0] != arrays[0].shape[0] for a in arrays):
+            raise InvalidInputError("inputs sharing the batch dimension have different sizes")
+        plans = {}
+        for k, (lo, hi) in enumerate(tiles):
+            sub_key = ("tile", k % workers, hi - lo, key)
+            if sub_key not in plans:
+                plan = self._plans.get(sub_key)
+                if plan is None:
+                    plan = self._specialize(sub_key, [a[lo:hi] for a in arrays])
+                plans[sub_key] = plan
+        outputs: list[np.ndarray] = []
+        allocate = threading.Lock()
+        batch = arrays[0].shape[0]
+
+        def worker(k: int) -> None:
+            for lo, hi in tiles[k::workers]:
+                plan = plans[("tile", k, hi - lo, key)]
+                try:
+                    results = plan.run(*(a[lo:hi] for a in arrays))
+                except Exception as exc:
+                    raise _node_error(plan, exc) from exc
+                with allocate:
+                    if not outputs:
+                        outputs.extend(np.empty((batch,) + r.shape[1:], r.dtype)
+                                       for r in results)
+                for out, r in zip(outputs, results, strict=True):
+                    out[lo:hi] = r
+
+        run_split([partial(worker, k) for k in range(workers)], workers=workers)
+        self._last_plan = plans[("tile", 0, tiles[0][1] - tiles[0][0], key)]
+        return outputs
 
     def _select(self, output_names: Sequence[str]) -> list[int]:
         key = tuple(output_names) if not isinstance(output_names, str) else (output_names,)
