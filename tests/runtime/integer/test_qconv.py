@@ -1,8 +1,9 @@
 """QConv through the whole path: a hand-built QDQ Conv graph, FuseQDQPass, the CPU kernel.
 
 Each case checks the fused session's integers against a numpy transcription of TFLite's
-reference ConvPerChannel / DepthwiseConvPerChannel (exact), and against the simulated QDQ
-float graph (optimization "basic") within one step of the output scale.
+reference ConvPerChannel / DepthwiseConvPerChannel — exact for 16x8; for int8/uint8 within
+one step, rarely (the float32 chunk requantizer, ``test_chunk_requantizer``) — and against
+the simulated QDQ float graph (optimization "basic") within one step of the output scale.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ CASES = {
                "int8"),
     "int16x8": ((2, 3, 8, 8), (4, 3, 3, 3), {"pads": [1, 1, 1, 1]}, True, True, None,
                 "int16"),
-    # 64 images x 8 x 10 x 10 outputs: the requantizer's float fast path.
+    # 64 images x 8 x 10 x 10 outputs: several chunks (and, forced, the old fast path).
     "batch64_fast_path": ((64, 4, 10, 10), (8, 4, 3, 3), {"pads": [1, 1, 1, 1]}, True, True,
                           None, "int8"),
     "batch64_fast_path_relu6": ((64, 4, 10, 10), (8, 4, 3, 3), {"pads": [1, 1, 1, 1]}, True,
@@ -127,7 +128,11 @@ def test_qconv_matches_tflite_reference_and_simulated_qdq(case, monkeypatch):
     wide = dtype == "int16"
     bias_ref = None if b_q is None else b_q.astype(np.int64)
     want = _reference(xq.quantize(x), w_q, bias_ref, xq, yq, w_scale, attrs, clamp, wide)
-    np.testing.assert_array_equal(got, want.astype(dtype))
+    steps = np.abs(got.astype(np.int64) - want)
+    if wide:
+        np.testing.assert_array_equal(got, want.astype(dtype))
+    else:  # within one step; about 4e-5 of the values in range differ (test_chunk_requantizer)
+        assert steps.max() <= 1 and np.mean(steps > 0) <= 1e-3, (steps.max(), steps.mean())
     assert np.max(np.abs(got.astype(np.int64) - simulated.astype(np.int64))) <= 1
 
 

@@ -19,8 +19,9 @@ import numpy as np
 from edgefw.ir import TensorType, infer_types
 from runtime.providers.base import Kernel, KernelContext
 from runtime.providers.cpu.kernels.conv import pads_for, spatial_rank
+from runtime.providers.cpu.kernels.integer_common import magnitude
 from runtime.providers.cpu.registry import cpu_kernel
-from runtime.providers.cpu.requantize import apply_multiplier, rounding_divide
+from runtime.providers.cpu.requantize import apply_multiplier, closed_form, rounding_divide
 
 
 def _window_sums(x: np.ndarray, kernel, strides, pads, out_spatial) -> np.ndarray:
@@ -72,6 +73,38 @@ def qaverage_pool(ctx: KernelContext) -> Kernel:
     return qaverage_pool_
 
 
+def _pixel_sums(x: np.ndarray, count: int, largest: int) -> np.ndarray:
+    """Per (image, channel) sums of the raw values, (N, C). In the narrowest integer type
+    that cannot overflow (int16 for 7x7 int8 maps), and over the batch-minor
+    ``(C, pixels, N)`` view when the tensor is stored that way (the integer Conv's output):
+    every step is then an add of two contiguous rows."""
+    wide = np.int16 if count * largest <= np.iinfo(np.int16).max else np.int64
+    n, c = x.shape[:2]
+    xb = x.reshape(n, c, count).transpose(1, 2, 0) if x.ndim > 2 else None
+    if xb is not None and xb.flags.c_contiguous:
+        return np.add.reduce(xb, axis=1, dtype=wide).T
+    return x.reshape(n, c, count).sum(axis=2, dtype=wide)
+
+
+def _mean_float64(acc: np.ndarray, multiplier: int, shift: int, count: int) -> np.ndarray:
+    """``rounding_divide(apply_multiplier(acc, multiplier, shift), count)`` in float64, where
+    every product, sum and quotient below is an exact integer or is floored exactly
+    (``|acc * M * 2**shift| < 2**52``, checked by the caller): a few passes instead of
+    gemmlowp's int64 steps. SRDHM is ``floor((x * M + 2**30) / 2**31)``; with a left shift
+    nothing more rounds, else ``closed_form`` merges the second rounding in."""
+    x = acc.astype(np.float64)
+    if shift > 0:
+        # x << shift cannot wrap int32 here: |x| * 2**shift * M < 2**52 and M >= 2**30.
+        y = np.floor((x * float(multiplier << shift) + 2.0**30) * 2.0**-31)
+    else:
+        total, d_pos, d_neg, negative_below = (int(v) for v in closed_form(multiplier, shift))
+        offset = np.where(x < negative_below, float(d_neg), float(d_pos))
+        y = np.floor((x * float(multiplier) + offset) * 2.0**-total)
+    # rounding_divide: (y +- count // 2) / count, truncated toward zero as in C.
+    half = float(count // 2)
+    return np.trunc((y + np.where(y > 0, half, -half)) / count).astype(np.int64)
+
+
 @cpu_kernel("QGlobalAveragePool", domain="edgefw")
 def qglobal_average_pool(ctx: KernelContext) -> Kernel:
     x_zp, y_zp = int(ctx.attr("x_zero_point")), int(ctx.attr("y_zero_point"))
@@ -82,9 +115,13 @@ def qglobal_average_pool(ctx: KernelContext) -> Kernel:
     def qglobal_average_pool_(x):
         axes = tuple(range(2, x.ndim))
         count = int(np.prod(x.shape[2:], dtype=np.int64))
-        acc = x.sum(axis=axes, dtype=np.int64, keepdims=True) - x_zp * count
-        mean = rounding_divide(apply_multiplier(acc, multiplier, shift), max(count, 1))
-        return np.clip(mean + y_zp, info.min, info.max).astype(dtype)
+        acc = _pixel_sums(x, count, magnitude(x.dtype)).astype(np.int64) - x_zp * count
+        if (magnitude(x.dtype) + abs(x_zp)) * count * multiplier < 2.0 ** (52 - max(shift, 0)):
+            mean = _mean_float64(acc, multiplier, shift, max(count, 1))
+        else:
+            mean = rounding_divide(apply_multiplier(acc, multiplier, shift), max(count, 1))
+        out = np.clip(mean + y_zp, info.min, info.max).astype(dtype)
+        return out.reshape(x.shape[:2] + (1,) * len(axes))
 
     return qglobal_average_pool_
 

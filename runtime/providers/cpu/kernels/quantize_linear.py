@@ -24,6 +24,30 @@ def _broadcastable(param: np.ndarray, rank: int, axis: int) -> np.ndarray:
     return param
 
 
+#: Per-tensor quantization of at least this many values runs in slabs of this many through
+#: one scratch buffer that stays in cache (a fresh float temporary per pass, the plain way,
+#: costs page faults and memory traffic on a batch of images: 2-3x slower).
+_SLAB = 1 << 15
+
+
+def _quantize_slabs(x: np.ndarray, scale, zero_point, lo: float, hi: float,
+                    dtype: np.dtype) -> np.ndarray:
+    """The same passes as the general path (divide, rint, add, clip), slab by slab."""
+    flat = x.reshape(-1)
+    out = np.empty(x.shape, dtype)
+    out_flat = out.reshape(-1)
+    scratch = np.empty(min(_SLAB, flat.size), x.dtype)
+    for start in range(0, flat.size, _SLAB):
+        src = flat[start:start + _SLAB]
+        q = scratch[:src.size]
+        np.divide(src, scale, out=q)
+        np.rint(q, out=q)
+        np.add(q, zero_point, out=q)
+        np.clip(q, lo, hi, out=q)
+        np.copyto(out_flat[start:start + _SLAB], q, casting="unsafe")
+    return out
+
+
 @cpu_kernel("QuantizeLinear", since=13)
 def quantize_linear(ctx: KernelContext) -> Kernel:
     axis = int(ctx.attr("axis"))
@@ -34,6 +58,10 @@ def quantize_linear(ctx: KernelContext) -> Kernel:
     def quantize(x, scale, zero_point=None):
         s = _broadcastable(scale, x.ndim, axis)
         work = np.float32 if x.dtype != np.float64 else np.float64
+        if s.ndim == 0 and x.size >= _SLAB and x.dtype == work and x.flags.c_contiguous \
+                and (zero_point is None or zero_point.size == 1):
+            return _quantize_slabs(x, work(s), 0 if zero_point is None else
+                                   work(zero_point.reshape(())), lo, hi, dtype)
         q = np.asarray(np.rint(np.divide(x, s, dtype=work)))  # 0-d inputs give scalars
         if zero_point is not None:
             np.add(q, _broadcastable(zero_point, x.ndim, axis).astype(work), out=q)

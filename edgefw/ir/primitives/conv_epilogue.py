@@ -1,0 +1,189 @@
+"""A :class:`~.conv_plan.ConvPlan` forward whose float output never reaches memory.
+
+The integer Conv kernel needs each output chunk only long enough to requantize it. Here
+every chunk's product goes into a small scratch buffer (it stays in L2) and an
+``epilogue(acc, dst)`` turns it into the real output: ``acc`` is the float chunk,
+``(C, ...)`` with output channels first, ``dst`` the same-shape view of the
+batch-minor ``(C, H, W, N)`` output array it must fill. The epilogue may overwrite ``acc``.
+
+Two more differences from :meth:`ConvPlan.forward`:
+
+- the padded buffer's border can hold any constant (``pad_value``): an integer conv pads
+  with the input zero point, so its zero-point correction is the same for every pixel and
+  folds into the bias;
+- 1x1 convolutions go in column chunks too, their input copied (and converted from int8)
+  chunk by chunk next to the ones row, instead of as one big matmul over the whole input.
+
+    >>> import numpy as np
+    >>> from edgefw.ir.primitives.conv import conv_geometry
+    >>> x = np.ones((2, 1, 5, 5), np.float32); w = np.ones((3, 1, 3, 3), np.float32)
+    >>> geometry = conv_geometry("doc", x.shape, x.dtype, w.shape, (1, 1), (1, 1, 1, 1),
+    ...                          (1, 1), 1)
+    >>> plan = ConvPlan(geometry, x.dtype)
+    >>> def halve(acc, dst): np.multiply(acc, 0.5, out=dst)
+    >>> conv = EpilogueConv(plan, plan.prepare_weights(w, None), halve)
+    >>> out = np.empty((3, 5, 5, 2), np.float32)
+    >>> conv(x, out)[1, 2, 2].tolist()  # (N, C, H, W) view of out
+    [3.0, 4.5, 4.5, 4.5, 3.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+
+from edgefw.ir.primitives.blas import PARALLEL_MIN_MACS
+from edgefw.ir.primitives.conv_plan import (
+    CHUNK_BYTES,
+    DIRECT_DEPTHWISE_BAND,
+    MIN_CHUNK_COLUMNS,
+    ConvPlan,
+    _view_as,
+)
+from edgefw.ir.primitives.parallel import parallel_workers, run_split
+from edgefw.ir.primitives.windows import batch_minor, from_batch_minor
+
+__all__ = ["EpilogueConv"]
+
+Epilogue = Callable[[np.ndarray, np.ndarray], object]
+
+
+class EpilogueConv:
+    """``x -> epilogue(conv(x))`` chunk by chunk, for one plan and its prepared weights.
+
+    Like the plan, an instance owns scratch memory and must not run in two threads at once.
+    """
+
+    def __init__(self, plan: ConvPlan, weights: np.ndarray, epilogue: Epilogue,
+                 pad_value: float = 0.0) -> None:
+        self.plan, self.weights, self.epilogue = plan, weights, epilogue
+        g = plan.geometry
+        self._scratch: dict[int, np.ndarray] = {}
+        if g.batch == 0:
+            return
+        if not g.pointwise:
+            # Only the interior is refreshed per call: the border keeps this value.
+            plan._padded.fill(pad_value)
+            self._threads = plan._threads()
+            return
+        depth, pixels = plan.depth, plan.pixels
+        per_column = (g.group * (depth + 1) + g.out_channels) * plan.dtype.itemsize
+        step = max(MIN_CHUNK_COLUMNS, CHUNK_BYTES // per_column)
+        self._spans = [(a, min(a + step, pixels)) for a in range(0, pixels, step)]
+        self._width = min(step, pixels)
+        self._columns: dict[int, np.ndarray] = {}
+        macs = g.out_channels * (depth + 1) * pixels
+        self._threads = 1 if macs < PARALLEL_MIN_MACS else min(parallel_workers(),
+                                                                len(self._spans))
+
+    def __call__(self, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Fill ``out`` (the ``(C, H, W, N)`` output, any dtype the epilogue writes) from
+        ``x`` (N, C, H, W); returns the (N, C, H, W) view of ``out``."""
+        plan, g = self.plan, self.plan.geometry
+        if g.batch == 0:
+            return from_batch_minor(out)
+        xb = batch_minor(x)
+        if g.pointwise:
+            self._pointwise(xb, out)
+        elif plan.direct_depthwise:
+            plan._load_input(xb)
+            self._depthwise(out)
+        elif self._threads > 1:
+            threads = self._threads
+            bounds = np.linspace(0, g.in_channels, threads + 1).astype(int)
+            run_split([partial(np.copyto, plan._interior[a:b], xb[a:b])
+                       for a, b in zip(bounds, bounds[1:])])
+            run_split([partial(self._chunks, plan._chunks[k::threads], k, out)
+                       for k in range(threads)])
+        else:
+            plan._load_input(xb)
+            self._chunks(plan._chunks, 0, out)
+        return from_batch_minor(out)
+
+    def _buffer(self, worker: int, shape: tuple[int, ...]) -> np.ndarray:
+        found = self._scratch.get(worker)
+        size = int(np.prod(shape))
+        if found is None or found.size < size:
+            found = self._scratch[worker] = np.empty(size, self.plan.dtype)
+        return found[:size].reshape(shape)
+
+    def _chunks(self, chunks, worker: int, out: np.ndarray) -> None:
+        """im2col, GEMM into scratch, epilogue into ``out``, per chunk."""
+        plan, g = self.plan, self.plan.geometry
+        cols, destinations = plan._worker_columns(worker)
+        out2 = out.reshape(g.out_channels, -1)
+        wo, n = g.out_hw[1], g.batch
+        if plan.full_width:
+            grid = plan._grid if worker == 0 else self._buffer(worker, plan._grid.shape)
+        else:
+            acc3 = self._buffer(worker, (g.group, plan.out_per_group, cols.shape[2]))
+        for chunk in chunks:
+            np.copyto(destinations[id(chunk)], chunk.window)
+            if plan.full_width:
+                target = grid.reshape(g.group, plan.out_per_group, -1)
+            else:
+                target = acc3
+            for c0, c1 in chunk.pieces:
+                plan._product(self.weights, cols[:, :, c0:c1], out=target[:, :, c0:c1])
+            if plan.full_width:
+                grid4 = grid[:, :chunk.columns].reshape(g.out_channels, chunk.rows,
+                                                         plan.padded_hw[1], n)
+                self.epilogue(grid4[:, :, :wo], out[:, chunk.r0:chunk.r0 + chunk.rows])
+            else:
+                acc = target.reshape(g.out_channels, -1)[:, :chunk.columns]
+                self.epilogue(acc, out2[:, chunk.start:chunk.start + chunk.columns])
+
+    def _depthwise(self, out: np.ndarray) -> None:
+        """The plan's einsum per band of rows, into scratch, then the epilogue."""
+        plan, g = self.plan, self.plan.geometry
+        c, (kh, kw), taps = g.in_channels, g.kernel_hw, g.kernel_hw[0] * g.kernel_hw[1]
+        kernel = self.weights[:, 0, :taps].reshape(c, kh, kw)
+        bias = self.weights[:, 0, taps].reshape(c, 1, 1)
+        (ho, wo), n = g.out_hw, g.batch
+        rows = max(1, DIRECT_DEPTHWISE_BAND // max(1, wo * n))
+        band_buffer = self._buffer(0, (c, rows, wo * n))
+        merge = g.strides[1] == 1
+        for r0 in range(0, ho, rows):
+            count = min(rows, ho - r0)
+            band = band_buffer[:, :count]
+            window = plan._window(r0, count, 0, wo, full_width=False)[:, 0]
+            if merge:
+                window = _view_as(window, (*window.shape[:4], -1))
+                np.einsum("cijrp,cij->crp", window, kernel, out=band)
+            else:
+                np.einsum("cijrqn,cij->crqn", window, kernel,
+                          out=_view_as(band, (c, count, wo, n)))
+            np.add(band, bias, out=band)
+            self.epilogue(band, _view_as(out[:, r0:r0 + count], band.shape))
+
+    def _pointwise(self, xb: np.ndarray, out: np.ndarray) -> None:
+        """1x1: the (subsampled) input in column chunks next to a ones row, GEMM, epilogue."""
+        g = self.plan.geometry
+        if g.strides != (1, 1):
+            xb = xb[:, :: g.strides[0], :: g.strides[1], :]
+        source = xb.reshape(g.group, self.plan.depth, -1)  # copies only when strided
+        out2 = out.reshape(g.out_channels, -1)
+        threads = self._threads
+        if threads == 1:
+            self._pointwise_spans(self._spans, 0, source, out2)
+        else:
+            run_split([partial(self._pointwise_spans, self._spans[k::threads], k, source, out2)
+                       for k in range(threads)])
+
+    def _pointwise_spans(self, spans, worker: int, source: np.ndarray, out2: np.ndarray
+                         ) -> None:
+        plan, g = self.plan, self.plan.geometry
+        columns = self._columns.get(worker)
+        if columns is None:
+            columns = np.empty((g.group, plan.depth + 1, self._width), plan.dtype)
+            columns[:, plan.depth] = 1
+            self._columns[worker] = columns
+        acc3 = self._buffer(worker, (g.group, plan.out_per_group, self._width))
+        for a, b in spans:
+            cols = columns[:, :, :b - a]
+            np.copyto(cols[:, :plan.depth], source[:, :, a:b], casting="unsafe")
+            acc = acc3[:, :, :b - a]
+            plan._product(self.weights, cols, out=acc)
+            self.epilogue(acc.reshape(g.out_channels, -1), out2[:, a:b])
