@@ -2,10 +2,11 @@
 ops with TFLite's fixed-point semantics, and dynamic-range ("hybrid") kernels.
 
 - CONV_2D, DEPTHWISE_CONV_2D -> ``QConv``, FULLY_CONNECTED -> ``QGemm``, ADD -> ``QAdd``,
-  AVERAGE_POOL_2D -> ``QAveragePool``, spatial MEAN -> ``QGlobalAveragePool`` (domain
-  ``edgefw``), with requantization multipliers made as TFLite's ``Prepare`` makes them
-  (``QuantizeMultiplier`` of ``double(s_in) * double(s_w) / double(s_out)``), the fused
-  activation as an integer clamp (``CalculateActivationRangeQuantized``).
+  AVERAGE_POOL_2D -> ``QAveragePool``, spatial MEAN -> ``QGlobalAveragePool``,
+  BATCH_MATMUL -> ``QBatchMatMul`` (domain ``edgefw``), with requantization multipliers
+  made as TFLite's ``Prepare`` makes them (``QuantizeMultiplier`` of ``double(s_in) *
+  double(s_w) / double(s_out)``), the fused activation as an integer clamp
+  (``CalculateActivationRangeQuantized``).
 - MAX_POOL_2D on int8 is a MaxPool of the integers (TFLite requires equal input and output
   parameters) with the activation clamp.
 - Ops without an integer rule run as a float island (see ``tflite_lowering``); an integer
@@ -241,6 +242,34 @@ def integer_add(ctx: Lowering, op: Operator) -> bool:
              "left_shift": left_shift, "act_min": lo, "act_max": hi}
     y = ctx.node("QAdd", [a, b], attrs, output=y_t, domain=INTEGER_DOMAIN).output
     ctx.define(y_t, y, perm)
+    return True
+
+
+@lowers_integer("BATCH_MATMUL")
+def integer_batch_matmul(ctx: Lowering, op: Operator) -> bool:
+    """Two int8 activations: ``QBatchMatMul`` with the reference kernel's multiplier
+    (``double(s_a) * double(s_b) / double(s_y)``) and its double rounding."""
+    a_t, b_t, y_t = op.input(0), op.input(1), op.outputs[0]
+    if not all(ctx.dtype(t) in _EIGHT_BIT and ctx.is_quantized(t) for t in (a_t, b_t, y_t)):
+        return False
+    s_a, s_b = (float(_per_tensor(ctx, t, "input").scale[0]) for t in (a_t, b_t))
+    s_y = float(_per_tensor(ctx, y_t, "output").scale[0])
+    multiplier, shift = quantize_multiplier(s_a * s_b / s_y)
+    operands = []
+    for t, adjoint in ((a_t, op.option("adj_x")), (b_t, op.option("adj_y"))):
+        v = ctx.value(t)
+        if v.rank is None or v.rank < 2:
+            raise ctx.fail(f"BATCH_MATMUL needs operands of rank >= 2, got {ctx.dims(t)}")
+        if adjoint:
+            perm = list(range(v.rank - 2)) + [v.rank - 1, v.rank - 2]
+            v = ctx.node("Transpose", [v], {"perm": perm}).output
+        operands.append(v)
+    attrs = {"a_zero_point": _zero_point(ctx, a_t), "b_zero_point": _zero_point(ctx, b_t),
+             "y_zero_point": _zero_point(ctx, y_t), "multiplier": multiplier, "shift": shift,
+             "act_min": int(np.iinfo(ctx.dtype(y_t)).min),
+             "act_max": int(np.iinfo(ctx.dtype(y_t)).max)}
+    y = ctx.node("QBatchMatMul", operands, attrs, output=y_t, domain=INTEGER_DOMAIN).output
+    ctx.define(y_t, y)
     return True
 
 

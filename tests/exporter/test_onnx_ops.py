@@ -404,6 +404,8 @@ EDGEFW_OP_CASES = {
     "QAdd": ([_int8(2, 3), _int8(3)],
              {"a_multiplier": 1 << 30, "a_shift": 0, "b_multiplier": 1 << 30, "b_shift": 0,
               "y_multiplier": 1 << 30, "y_shift": -1, **_ACT_RANGE}),
+    "QBatchMatMul": ([_int8(2, 3, 4), _int8(2, 4, 5)],
+                     {"multiplier": 1 << 30, "shift": -3, **_ACT_RANGE}),
     "QAveragePool": ([_int8(1, 2, 4, 4)], {"kernel_shape": [2, 2]}),
     "QGlobalAveragePool": ([_int8(1, 2, 4, 4)], {"multiplier": 1 << 30, "shift": 0}),
     "QDynamicGemm": ([np.ones((2, 4), np.float32), _int8(3, 4), np.full(3, 0.1, np.float32)],

@@ -1,5 +1,5 @@
 """The CPU kernels' prebuilt fast paths (static shapes) against onnxruntime and the eager
-forward: small-row LayerNorm, short-row Softmax with its fallback, and whole conv nets
+forward: LayerNorm, short-row Softmax with its fallback, and whole conv nets
 whose activations travel batch-minor between Conv, MaxPool and GlobalAveragePool."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ rng = np.random.default_rng(77)
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("with_bias", [True, False])
-def test_small_row_layer_norm_matches_onnxruntime(dtype, with_bias):
+def test_layer_norm_matches_onnxruntime(dtype, with_bias):
     x = (rng.standard_normal((1, 16, 64)) * 3 + 5).astype(dtype)
     scale = rng.standard_normal(64).astype(dtype)
     inputs = [x, scale] + ([rng.standard_normal(64).astype(dtype)] if with_bias else [])

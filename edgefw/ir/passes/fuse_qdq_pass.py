@@ -8,6 +8,7 @@ pattern                                                becomes
 ``DQ(x), DQ(w)[, DQ(b) | b] -> Conv[+act] -> Q``       ``QConv`` (any group: depthwise too)
 ``DQ(x), DQ(w)[, DQ(b) | b] -> Gemm[+act] -> Q``       ``QGemm`` (transA=0, alpha=beta=1)
 ``DQ(x), DQ(w) -> MatMul[+act] -> Q``                  ``QGemm`` (constant 2-D weight)
+``DQ(a), DQ(b) -> MatMul -> Q`` (8-bit activations)    ``QBatchMatMul`` (BATCH_MATMUL)
 ``DQ(a), DQ(b) -> Add[+act] -> Q``                     ``QAdd``
 ``DQ(x) -> AveragePool -> Q`` (same parameters)        ``QAveragePool``
 ``DQ(x) -> GlobalAveragePool -> Q``                    ``QGlobalAveragePool``
@@ -261,6 +262,32 @@ def _fuse_add(graph: Graph, node: Node) -> bool:
     return True
 
 
+# ---------------------------------------------------------------------------- MatMul
+def _fuse_matmul(graph: Graph, node: Node) -> bool:
+    """A constant weight: QGemm (FULLY_CONNECTED); two activations: QBatchMatMul."""
+    if _fuse_weighted(graph, node):
+        return True
+    a = dequantized_activation(graph, node.inputs[0])
+    b = dequantized_activation(graph, node.inputs[1])
+    chain = quantize_reader(graph, node.output)
+    if a is None or b is None or chain is None or node.meta.get("fused_activation"):
+        return False
+    q_node, y = chain
+    if not a[2].dtype == b[2].dtype == y.dtype or y.dtype not in ("int8", "uint8") \
+            or a[1].rank is None or b[1].rank is None or min(a[1].rank, b[1].rank) < 2:
+        return False
+    # BATCH_MATMUL's Prepare: QuantizeMultiplier(double(s_a) * double(s_b) / double(s_y))
+    multiplier, shift = quantize_multiplier(a[2].scale * b[2].scale / y.scale)
+    qmin, qmax = y.limits
+    attrs = {"a_zero_point": a[2].zero_point, "b_zero_point": b[2].zero_point,
+             "y_zero_point": y.zero_point, "multiplier": multiplier, "shift": shift,
+             "act_min": qmin, "act_max": qmax}
+    old_inputs = list(node.inputs)
+    _become(graph, node, "QBatchMatMul", [a[1], b[1]], attrs)
+    _finish(graph, node, None, q_node, old_inputs, a[0], b[0])
+    return True
+
+
 # --------------------------------------------------------------------------- pooling
 def _fuse_average_pool(graph: Graph, node: Node) -> bool:
     found = dequantized_activation(graph, node.inputs[0])
@@ -305,7 +332,7 @@ def _fuse_global_average_pool(graph: Graph, node: Node) -> bool:
 _FUSIONS = {
     "Conv": _fuse_weighted,
     "Gemm": _fuse_weighted,
-    "MatMul": _fuse_weighted,
+    "MatMul": _fuse_matmul,
     "Add": _fuse_add,
     "AveragePool": _fuse_average_pool,
     "GlobalAveragePool": _fuse_global_average_pool,

@@ -16,6 +16,9 @@ op                            computes
                               -> ``y[..., N]`` (Gemm and MatMul with a constant weight)
 ``QAdd``                      ADD of two quantized tensors (numpy broadcasting): both inputs
                               rescaled with ``left_shift`` bits of headroom, summed, rescaled
+``QBatchMatMul``              BATCH_MATMUL of two quantized activations (numpy.matmul
+                              broadcasting): ``clamp(MBQM(sum (a - a_zp) * (b - b_zp),
+                              multiplier, shift) + y_zp, act_min, act_max)``, per tensor
 ``QAveragePool``              AVERAGE_POOL_2D (input and output share scale and zero point):
                               in-window sum rounded half away by the in-image tap count
 ``QGlobalAveragePool``        MEAN over the spatial axes with requantization
@@ -203,6 +206,36 @@ def _qadd(ctx: InferenceContext) -> list[TensorType]:
     if not 0 <= int(ctx.attr("left_shift")) <= 20:
         raise ShapeError(f"QAdd left_shift must be in [0, 20], got {ctx.attr('left_shift')}")
     return [TensorType(out, broadcast_shapes(ctx.shape(0), ctx.shape(1)))]
+
+
+@op_schema(
+    "QBatchMatMul",
+    domain=DOMAIN,
+    inputs=2,
+    attrs=[
+        Attr("a_zero_point", "int", 0),
+        Attr("b_zero_point", "int", 0),
+        Attr("y_zero_point", "int", 0),
+        Attr("multiplier", "int"),
+        Attr("shift", "int"),
+        Attr("act_min", "int"),
+        Attr("act_max", "int"),
+        Attr("output_dtype", "string", ""),
+    ],
+    doc="integer MatMul of two activations (TFLite BATCH_MATMUL): zero-centred int32 "
+        "products summed, requantized per tensor",
+)
+def _qbatch_matmul(ctx: InferenceContext) -> list[TensorType]:
+    a_dtype = ctx.require_dtype(0, ACTIVATION_DTYPES - {"int16"}, "input a")
+    b_dtype = ctx.require_dtype(1, ACTIVATION_DTYPES - {"int16"}, "input b")
+    _check_zero_point(ctx, "a_zero_point", a_dtype)
+    _check_zero_point(ctx, "b_zero_point", b_dtype)
+    out = _output_dtype(ctx)
+    _check_zero_point(ctx, "y_zero_point", out)
+    _check_act_range(ctx, out)
+    (float_out,) = infer_types("MatMul", [_float_like(ctx, 0), _float_like(ctx, 1)],
+                               [None, None], {})
+    return [TensorType(out, float_out.shape)]
 
 
 @op_schema(

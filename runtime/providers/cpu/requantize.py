@@ -12,6 +12,10 @@ and applies it with two roundings (gemmlowp's, TFLite's default build):
 :func:`multiply_by_quantized_multiplier` combines them (int32 accumulators, int8/uint8
 activations); :func:`multiply_by_quantized_multiplier_int64` is TFLite's single-rounding
 variant with a 16-bit multiplier used for int64 accumulators (16x8: int16 activations).
+FULLY_CONNECTED does not use either: its int8 kernels run through ruy (``cpu_backend_gemm``,
+the reference resolver included), whose ``ApplyMultiplier`` rounds once,
+``(x * M + 2**(S-1)) >> S`` with ``S = 31 - shift``
+(:func:`multiply_by_quantized_multiplier_single`; measured against LiteRT 2.x).
 Every function here is vectorised over numpy arrays and bit-exact; the tests compare them
 with a literal transcription of the C++ code.
 
@@ -98,6 +102,15 @@ def multiply_by_quantized_multiplier(x, quantized_multiplier, shift) -> np.ndarr
                                   right)
 
 
+def multiply_by_quantized_multiplier_single(x, quantized_multiplier, shift) -> np.ndarray:
+    """ruy's ``MultiplyByQuantizedMultiplier`` (TFLite's FULLY_CONNECTED): one rounding of
+    the 64-bit product, half toward +inf, ``shift`` in [-31, 30]."""
+    x, shift = _as_int64(x), _as_int64(shift)
+    total_shift = 31 - shift
+    rounded = x * _as_int64(quantized_multiplier) + (np.int64(1) << (total_shift - 1))
+    return rounded >> total_shift
+
+
 def reduced_multiplier(quantized_multiplier) -> np.ndarray:
     """The 16-bit multiplier of TFLite's int64 ``MultiplyByQuantizedMultiplier``."""
     m = _as_int64(quantized_multiplier)
@@ -121,7 +134,8 @@ def rounding_divide(acc, count) -> np.ndarray:
     return np.where(acc > 0, (acc + half) // count, -((-acc + half) // count))
 
 
-def closed_form(multiplier, shift) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def closed_form(multiplier, shift, single_rounding: bool = False
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(S, D_pos, D_neg, negative_below)`` with, for ``shift <= 0`` and any int32 ``x``,
 
         multiply_by_quantized_multiplier(x, M, shift)
@@ -131,8 +145,14 @@ def closed_form(multiplier, shift) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     truncation combine to that), and ``floor(floor(a) / n) == floor(a / n)``, so the two
     roundings merge into one with a sign-dependent constant. ``x < negative_below`` is
     "SRDHM's result is negative", where RoundingDivideByPOT rounds ties down instead of up.
+    With ``single_rounding`` (:func:`multiply_by_quantized_multiplier_single`) the form is
+    that function itself: ``D_pos == D_neg == 2**(S-1)``.
     """
     m, shift = _as_int64(multiplier), _as_int64(shift)
+    if single_rounding:
+        total = np.broadcast_to(31 - shift, np.broadcast(m, shift).shape)
+        d = np.int64(1) << (total - 1)
+        return total, d, d, np.full(total.shape, INT32_MIN, np.int64)
     if np.any(shift > 0):
         raise ValueError("closed_form needs shift <= 0 (multipliers below 1)")
     right = -shift
@@ -201,7 +221,8 @@ class AccumulatorRequantizer:
     ints). ``multiplier``, ``shift`` and ``offset`` (the int32 bias minus the
     input-zero-point correction) broadcast against them: ``(N,)`` per channel of a Gemm,
     ``(1, C, H, W)`` per channel and pixel of a Conv. The output keeps the accumulators'
-    memory layout. ``wide=True`` selects the int64 multiply of TFLite's 16x8 kernels;
+    memory layout. ``wide=True`` selects the int64 multiply of TFLite's 16x8 kernels,
+    ``single_rounding=True`` the one rounding of FULLY_CONNECTED (ruy's, see the module doc);
     ``acc_bound`` bounds ``|acc|`` and sets the float fast path's error budget.
 
     >>> import numpy as np
@@ -212,16 +233,18 @@ class AccumulatorRequantizer:
     """
 
     def __init__(self, multiplier, shift, offset, *, zero_point: int, act_min: int,
-                 act_max: int, dtype: str, acc_bound: float, wide: bool = False) -> None:
+                 act_max: int, dtype: str, acc_bound: float, wide: bool = False,
+                 single_rounding: bool = False) -> None:
         m, s, o = np.broadcast_arrays(_as_int64(multiplier), _as_int64(shift),
                                       _as_int64(offset))
         self.zero_point, self.act_min, self.act_max = int(zero_point), int(act_min), int(act_max)
         self.dtype = np.dtype(dtype)
         self.wide = wide
-        self._narrow = not wide and not np.any(s > 0)
+        self.single_rounding = single_rounding and not wide
+        self._narrow = not wide and (self.single_rounding or not np.any(s > 0))
         constants = {"multiplier": m, "shift": s, "offset": o}
         if self._narrow:
-            total, d_pos, d_neg, negative_below = closed_form(m, s)
+            total, d_pos, d_neg, negative_below = closed_form(m, s, self.single_rounding)
             constants.update(total=total, d_pos=d_pos, d_neg=d_neg,
                              negative_below=negative_below)
         self._constants = {k: np.ascontiguousarray(v) for k, v in constants.items()}
@@ -456,6 +479,7 @@ __all__ = [
     "closed_form",
     "multiply_by_quantized_multiplier",
     "multiply_by_quantized_multiplier_int64",
+    "multiply_by_quantized_multiplier_single",
     "quantize_multiplier",
     "quantize_multiplier_smaller_than_one_exp",
     "reduced_multiplier",

@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 
 from edgefw.ir.passes.qdq_patterns import quantize_multiplier
-from runtime.providers.cpu.requantize import multiply_by_quantized_multiplier
+from runtime.providers.cpu.requantize import (
+    multiply_by_quantized_multiplier,
+    multiply_by_quantized_multiplier_single,
+)
 from runtime.providers.gpu.kernels.requantize import requantize_reference
 from tests.runtime.gpu.helpers import (
     Const,
@@ -37,6 +40,12 @@ def test_requantize_table_matches_the_cpu_fixed_point_arithmetic():
             x = x >> 8  # keep (x << shift) meaningful
         np.testing.assert_array_equal(requantize_reference(x, m, shift),
                                       multiply_by_quantized_multiplier(x, m, shift))
+        # FULLY_CONNECTED's single rounding (QGemm); x * M stays within int64 and the
+        # product's rounded quotient within int32 for these accumulators
+        x = x >> max(shift, 0)
+        np.testing.assert_array_equal(
+            requantize_reference(x, m, shift, single_rounding=True),
+            multiply_by_quantized_multiplier_single(x, m, shift))
 
 
 @pytest.mark.usefixtures("gpu_context")

@@ -92,6 +92,53 @@ def test_closed_form_equals_the_two_roundings():
         assert np.array_equal(rq.apply_multiplier(x, m, shift), want), (m, shift)
 
 
+def test_single_rounding_of_fully_connected_bit_exact():
+    """ruy's one rounding (LiteRT's FULLY_CONNECTED): the function, the closed form and the
+    requantizer's float64 and float32 paths, left shifts included."""
+    rng = np.random.default_rng(12)
+    x = _random_int32(rng, 4000) >> 4
+    m = rng.integers(1 << 30, 1 << 31, x.size)
+    shift = rng.integers(-31, 4, x.size)
+    got = rq.multiply_by_quantized_multiplier_single(x, m, shift)
+    want = [ref.mbqm_single(int(a), int(b), int(c)) for a, b, c in zip(x, m, shift, strict=True)]
+    assert [int(v) for v in got] == want
+    total, d_pos, d_neg, _ = rq.closed_form(m, shift, single_rounding=True)
+    assert np.array_equal(d_pos, d_neg)
+    assert np.array_equal((x * m + d_pos) >> total, got)
+    # not gemmlowp's double rounding: the two disagree near ties
+    right = shift <= 0
+    assert np.any(got[right] != rq.multiply_by_quantized_multiplier(x[right], m[right],
+                                                                   shift[right]))
+
+
+@pytest.mark.parametrize("elements", [300, 1 << 18])
+def test_single_rounding_requantizer_paths_are_bit_exact(elements, monkeypatch):
+    rng = np.random.default_rng(13)
+    channels = 6
+    m = rng.integers(1 << 30, 1 << 31, channels)
+    m[0] = 1 << 30
+    shift = -rng.integers(0, 14, channels)
+    offset = rng.integers(-3000, 3000, channels)
+    requantize = rq.AccumulatorRequantizer(m, shift, offset, zero_point=-3, act_min=-128,
+                                           act_max=127, dtype="int8", acc_bound=1 << 20,
+                                           single_rounding=True)
+    acc = rng.integers(-(1 << 20), 1 << 20, (elements // channels, channels))
+    for c in range(channels):
+        total = 31 - int(shift[c])
+        x = np.arange(-(1 << 16), 1 << 16, dtype=np.int64)
+        remainder = (x * int(m[c]) + (1 << (total - 1))) % (1 << total)
+        ties = x[np.argsort(remainder)[: min(200, acc.shape[0])]]
+        acc[: ties.size, c] = ties - offset[c]
+    got = requantize(acc.astype(np.float32))
+    if elements >= rq.FAST_PATH_MIN_ELEMENTS:
+        assert requantize.exact_fixups > 0
+    for i in range(0, acc.shape[0], max(1, acc.shape[0] // 400)):
+        for c in range(channels):
+            want = min(max(ref.mbqm_single(int(acc[i, c] + offset[c]), int(m[c]),
+                                           int(shift[c])) - 3, -128), 127)
+            assert got[i, c] == want, (i, c)
+
+
 def test_int64_multiply_of_16x8_kernels_bit_exact():
     rng = np.random.default_rng(4)
     x = rng.integers(-(1 << 47), 1 << 47, 3000)

@@ -56,6 +56,13 @@ def mbqm(x: int, quantized_multiplier: int, shift: int) -> int:
     return rdbp(srdhm(wrap32(x * (1 << left_shift)), quantized_multiplier), right_shift)
 
 
+def mbqm_single(x: int, quantized_multiplier: int, shift: int) -> int:
+    """ruy's MultiplyByQuantizedMultiplier (``ruy/apply_multiplier.cc``), which LiteRT's
+    FULLY_CONNECTED uses: one rounding of the 64-bit product."""
+    total_shift = 31 - shift
+    return (x * quantized_multiplier + (1 << (total_shift - 1))) >> total_shift
+
+
 def mbqm_int64(x: int, quantized_multiplier: int, shift: int) -> int:
     """MultiplyByQuantizedMultiplier(int64 x, ...) of the 16x8 kernels."""
     reduced = ((quantized_multiplier + (1 << 15)) >> 16) if quantized_multiplier < 0x7FFF0000 \
@@ -105,9 +112,10 @@ def act_range(dtype: str, zero_point: int, scale: float, activation=None) -> tup
 
 # ------------------------------------------------------------------ numpy kernels
 def _requantize(acc: np.ndarray, mult: list[int], shift: list[int], channel_axis: int,
-                zero_point: int, lo: int, hi: int, wide: bool = False) -> np.ndarray:
+                zero_point: int, lo: int, hi: int, wide: bool = False,
+                single: bool = False) -> np.ndarray:
     out = np.empty(acc.shape, np.int64)
-    f = mbqm_int64 if wide else mbqm
+    f = mbqm_int64 if wide else (mbqm_single if single else mbqm)
     for index, a in np.ndenumerate(acc):
         c = index[channel_axis]
         out[index] = min(max(f(int(a), mult[c], shift[c]) + zero_point, lo), hi)
@@ -152,11 +160,24 @@ def conv_per_channel(x, w, bias, x_zero_point, mult, shift, y_zero_point, lo, hi
 
 def fully_connected(x, w, bias, x_zero_point, mult, shift, y_zero_point, lo, hi,
                     wide=False) -> np.ndarray:
-    """reference_integer_ops::FullyConnected (per-channel form); ``w`` is (N, K)."""
+    """FULLY_CONNECTED (per-channel form); ``w`` is (N, K). int8 requantizes with ruy's
+    single rounding (what LiteRT's kernels do, the reference resolver's included), 16x8
+    with the int64 multiply."""
     acc = (x.astype(np.int64) - x_zero_point) @ w.astype(np.int64).T
     if bias is not None:
         acc = acc + np.asarray(bias, np.int64)
-    return _requantize(acc, list(mult), list(shift), acc.ndim - 1, y_zero_point, lo, hi, wide)
+    return _requantize(acc, list(mult), list(shift), acc.ndim - 1, y_zero_point, lo, hi, wide,
+                       single=not wide)
+
+
+def batch_matmul(a, b, a_zero_point, b_zero_point, mult, shift, y_zero_point, lo, hi
+                 ) -> np.ndarray:
+    """reference_ops::BatchMatMul on int8: zero-centred products, double-rounding MBQM."""
+    acc = (a.astype(np.int64) - a_zero_point) @ (b.astype(np.int64) - b_zero_point)
+    out = np.empty(acc.shape, np.int64)
+    for index, value in np.ndenumerate(acc):
+        out[index] = min(max(mbqm(wrap32(int(value)), mult, shift) + y_zero_point, lo), hi)
+    return out
 
 
 def add_params(s1: float, s2: float, s_out: float, left_shift: int = 20):

@@ -37,6 +37,7 @@ from runtime.providers.cpu.kernels import (  # noqa: F401
     pad,
     pointwise_activations,
     pooling,
+    qbatch_matmul,
     qconv,
     qdynamic,
     qelementwise,

@@ -1,8 +1,10 @@
 """QGemm: TFLite's integer FULLY_CONNECTED on the last axis (per-channel or per-tensor).
 
 ``y[..., n] = clamp(MBQM(sum_k w[n, k] * (x[..., k] - x_zp) + bias[n], multiplier[n],
-shift[n]) + y_zp, act_min, act_max)``. The fusion pass builds it from Gemm and from MatMul
-with a constant 2-D weight, normalised to ``w[N, K]``.
+shift[n]) + y_zp, act_min, act_max)``, MBQM rounding once as LiteRT's int8 FULLY_CONNECTED
+does (ruy's ``ApplyMultiplier``; ``requantize.multiply_by_quantized_multiplier_single``).
+The fusion pass builds it from Gemm and from MatMul with a constant 2-D weight,
+normalised to ``w[N, K]``.
 
 The product runs in float BLAS on the raw integers (exact: ``integer_common``); the
 zero-point term ``x_zp * sum_k w[n, k]`` is input-independent and folds into the
@@ -42,7 +44,7 @@ def qgemm(ctx: KernelContext) -> Kernel:
         bias - int(ctx.attr("x_zero_point")) * sums,
         zero_point=int(ctx.attr("y_zero_point")), act_min=int(ctx.attr("act_min")),
         act_max=int(ctx.attr("act_max")), dtype=ctx.output_dtype().name, acc_bound=bound,
-        wide=wide)
+        wide=wide, single_rounding=True)  # FULLY_CONNECTED's int8 kernels round once (ruy)
     to_float = FloatCopy(acc_dtype)
     out_buffer = ctx.output_buffer()
     acc_buffer: list[np.ndarray] = []

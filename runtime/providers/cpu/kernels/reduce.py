@@ -31,6 +31,21 @@ def _highest(dtype: np.dtype):
 _EMPTY_IDENTITY = {np.max: _lowest, np.min: _highest}
 
 
+def _ordered_mean(x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray | None:
+    """The mean over trailing ``axes`` of a float array, summed left to right and divided by
+    the count, as TFLite's MEAN does (numpy's pairwise sum rounds differently: a QUANTIZE
+    after a LayerNorm's MEAN would then flip an int8 step now and then). None when the
+    axes are not the trailing ones."""
+    if x.dtype.kind != "f" or x.size == 0 or not axes \
+            or tuple(sorted(axes)) != tuple(range(x.ndim - len(axes), x.ndim)):
+        return None
+    first = x.ndim - len(axes)
+    rows = x.reshape(x.shape[:first] + (-1,))
+    total = np.add.accumulate(rows, axis=-1)[..., -1]
+    y = np.divide(total, x.dtype.type(rows.shape[-1]))
+    return y.reshape(x.shape[:first] + (1,) * len(axes)) if keepdims else y
+
+
 def _register(op_type: str, reducer, since: int) -> None:
     @cpu_kernel(op_type, since=since)
     def build(ctx: KernelContext) -> Kernel:
@@ -49,7 +64,9 @@ def _register(op_type: str, reducer, since: int) -> None:
                 # max/min of an empty set: the identity (-inf / +inf, or the dtype's bounds).
                 shape = np.sum(x, axis=tuple(which), keepdims=keepdims).shape
                 return np.full(shape, _EMPTY_IDENTITY[reducer](x.dtype), dtype=dtype)
-            y = reducer(x, axis=tuple(which), keepdims=keepdims)
+            y = _ordered_mean(x, tuple(which), keepdims) if reducer is np.mean else None
+            if y is None:
+                y = reducer(x, axis=tuple(which), keepdims=keepdims)
             return np.asarray(y).astype(dtype, copy=False)
 
         return reduce_

@@ -10,6 +10,7 @@ from runtime.providers.gpu.kernels import (  # noqa: F401
     layer_norm,
     pooling,
     qadd,
+    qbatch_matmul,
     qconv,
     qgemm,
     qpool,

@@ -3,7 +3,8 @@
 ``y[..., n] = clamp(MBQM(sum_k w[n, k] * (x[..., k] - x_zp) + bias[n], multiplier[n],
 shift[n]) + y_zp, act_min, act_max)`` on the tiled GEMM shader with int32 tiles and
 accumulators; the int8 weights are uploaded once, packed four per word, and the
-requantization is ``requantize.REQUANTIZE_WGSL`` (bit-exact with the CPU provider).
+requantization is ``requantize.REQUANTIZE_WGSL`` with FULLY_CONNECTED's single rounding
+(bit-exact with the CPU provider).
 """
 
 from __future__ import annotations
@@ -47,11 +48,13 @@ def integer_check(node: Node, params: tuple[int, ...] = (1, 2, 3, 4)) -> str | N
     return None
 
 
-def requant_buffers(env: GPUKernelEnv, ctx: KernelContext, channels: int):
+def requant_buffers(env: GPUKernelEnv, ctx: KernelContext, channels: int,
+                    single_rounding: bool = False):
     """Upload (once per session) the requantization table and the int32 bias."""
     table = env.buffers.constant(ctx.node, "requantize", lambda _: requantize_table(
         np.broadcast_to(np.asarray(ctx.const(2), np.int64).reshape(-1), (channels,)),
-        np.broadcast_to(np.asarray(ctx.const(3), np.int64).reshape(-1), (channels,))))
+        np.broadcast_to(np.asarray(ctx.const(3), np.int64).reshape(-1), (channels,)),
+        single_rounding))
     bias = ctx.const(4) if ctx.has_input(4) else None
     bias = np.zeros(channels, np.int32) if bias is None else np.asarray(bias, np.int32)
     return table, env.buffers.constant(ctx.node, "bias", lambda _: bias.reshape(-1))
@@ -70,7 +73,7 @@ def qgemm(ctx: KernelContext, env: GPUKernelEnv) -> Kernel:
     rows = size_of(x_shape[:-1])
     out = env.buffers.tensor(y_shape, ctx.node.outputs[0].dtype, what=ctx.node.name)
     weight = env.buffers.constant(w, "packed:kn", lambda q: pack_int8(np.ascontiguousarray(q.T)))
-    table, bias = requant_buffers(env, ctx, n)
+    table, bias = requant_buffers(env, ctx, n, single_rounding=True)  # as the CPU's QGemm
     fields = dict(n=n, k=k, sam=k, sak=1, sbk=n, sbn=1, b_z=0, col_z=0, nz=0,
                   **requant_params(ctx))
     few = rows <= FEW_ROWS

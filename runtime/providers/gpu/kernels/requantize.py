@@ -7,7 +7,9 @@ rounding right shift) equals one rounding of the 64-bit product (see
 - ``shift <= 0``: ``floor((x * M + D) / 2**(31 - shift))`` with ``D = D_neg`` when the
   high multiply is negative (``x < negative_below``), else ``D_pos``;
 - ``shift > 0``: ``x`` is first shifted left (wrapping in int32, like the C++), then
-  ``floor((x * M + 2**30) / 2**31)``.
+  ``floor((x * M + 2**30) / 2**31)``;
+- single rounding (FULLY_CONNECTED, ruy's): ``floor((x * M + 2**(S-1)) / 2**S)``,
+  ``S = 31 - shift``, any shift.
 
 The host computes per channel (``requantize_table``) eight words — M, the total shift,
 the left shift, ``negative_below``, and ``D_pos``/``D_neg`` as (low, high) word pairs — and
@@ -56,18 +58,23 @@ fn requantize(c: u32, value: i32) -> i32 {
   let hi = prod.y + d.y + select(0u, 1u, lo < prod.x);
   let total = requant[at + 1u];
   if (total >= 32u) { return bitcast<i32>(hi) >> (total - 32u); }
-  return bitcast<i32>((hi << 1u) | (lo >> 31u));
+  return bitcast<i32>((hi << (32u - total)) | (lo >> total));
 }
 """
 
 
-def requantize_table(multiplier, shift) -> np.ndarray:
-    """The per-channel words ``REQUANTIZE_WGSL`` reads (uint32, 8 per channel)."""
+def requantize_table(multiplier, shift, single_rounding: bool = False) -> np.ndarray:
+    """The per-channel words ``REQUANTIZE_WGSL`` reads (uint32, 8 per channel);
+    ``single_rounding``: ``runtime.providers.cpu.requantize.
+    multiply_by_quantized_multiplier_single`` (FULLY_CONNECTED) instead of gemmlowp's."""
     m = np.asarray(multiplier, np.int64).reshape(-1)
     s = np.broadcast_to(np.asarray(shift, np.int64).reshape(-1), m.shape)
     table = np.zeros((m.size, WORDS_PER_CHANNEL), np.int64)
     for c, (mc, sc) in enumerate(zip(m.tolist(), s.tolist(), strict=True)):
-        if sc > 0:
+        if single_rounding:
+            left, total, below = 0, 31 - sc, INT32_MIN
+            d_pos = d_neg = 1 << (total - 1)
+        elif sc > 0:
             left, total, d_pos, d_neg, below = sc, 31, 1 << 30, 1 << 30, INT32_MIN
         else:
             right = -sc
@@ -83,10 +90,11 @@ def requantize_table(multiplier, shift) -> np.ndarray:
     return (table & 0xFFFFFFFF).astype(np.uint32).reshape(-1)
 
 
-def requantize_reference(x, multiplier: int, shift: int) -> np.ndarray:
+def requantize_reference(x, multiplier: int, shift: int, single_rounding: bool = False
+                         ) -> np.ndarray:
     """What the shader computes, in int64 numpy (tests compare it with the CPU's)."""
     x = np.asarray(x, np.int64)
-    words = requantize_table([multiplier], [shift]).astype(np.int64)
+    words = requantize_table([multiplier], [shift], single_rounding).astype(np.int64)
     m, total, left, below = int(multiplier), int(words[1]), int(words[2]), words[3]
     below = int(below) - (1 << 32) if below >= 1 << 31 else int(below)
     d_pos, d_neg = int(words[4] | (words[5] << 32)), int(words[6] | (words[7] << 32))
