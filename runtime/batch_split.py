@@ -68,7 +68,8 @@ _PER_SAMPLE = frozenset({
     "QGlobalAveragePool", "QLinearConv", "SpaceToDepth",
 })
 # Products whose second operand is a weight: the batch must not be the contracted axis.
-_MATMUL = frozenset({"MatMul", "MatMulInteger", "QGemm", "QLinearMatMul"})
+_MATMUL = frozenset({"Dense", "MatMul", "MatMulInteger", "QBatchMatMul", "QGemm",
+                     "QLinearMatMul"})
 _REDUCE = frozenset({
     "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean",
     "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare",
