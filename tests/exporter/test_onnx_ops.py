@@ -412,6 +412,8 @@ EDGEFW_OP_CASES = {
                      {}),
     "QDynamicConv": ([np.ones((1, 2, 5, 5), np.float32), _int8(3, 2, 3, 3),
                       np.full(3, 0.1, np.float32)], {}),
+    "Dense": ([np.ones((2, 3, 4), np.float32), np.ones((4, 5), np.float32),
+               np.ones(5, np.float32)], {}),
 }
 
 

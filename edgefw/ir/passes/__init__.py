@@ -16,8 +16,9 @@ the graph after each.
 
 Levels (:func:`optimize`): ``"none"``; ``"basic"`` = shape inference, constant folding,
 identity removal, dead-code elimination; ``"all"`` = basic + Pad folding into Conv,
-BatchNorm folding, MatMul + Add -> Gemm, activation fusion, and QDQ groups -> integer
-kernels (:mod:`~edgefw.ir.passes.integer_execution`).
+BatchNorm folding, MatMul + Add -> Gemm, GELU decompositions -> Gelu, activation fusion,
+and for the runtime's own copy QDQ groups -> integer kernels
+(:mod:`~edgefw.ir.passes.integer_execution`) and stacked MatMul + bias -> ``Dense``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from edgefw.ir.passes.fold_batch_norm_pass import FoldBatchNormPass
 from edgefw.ir.passes.fold_constants_pass import FoldConstantsPass
 from edgefw.ir.passes.fold_qdq_weights_pass import FoldQDQWeightsPass
 from edgefw.ir.passes.fuse_activation_pass import FuseActivationPass
+from edgefw.ir.passes.fuse_dense_pass import FuseDensePass
 from edgefw.ir.passes.fuse_dynamic_quant_pass import FuseDynamicQuantPass
+from edgefw.ir.passes.fuse_gelu_pass import FuseGeluPass
 from edgefw.ir.passes.fuse_matmul_add_pass import FuseMatMulAddPass
 from edgefw.ir.passes.fuse_pad_into_conv_pass import FusePadIntoConvPass
 from edgefw.ir.passes.fuse_qdq_pass import FuseQDQPass
@@ -52,7 +55,9 @@ __all__ = [
     "FoldConstantsPass",
     "FoldQDQWeightsPass",
     "FuseActivationPass",
+    "FuseDensePass",
     "FuseDynamicQuantPass",
+    "FuseGeluPass",
     "FuseMatMulAddPass",
     "FusePadIntoConvPass",
     "FuseQDQPass",

@@ -31,6 +31,8 @@ from edgefw.ir.passes.eliminate_dead_code_pass import EliminateDeadCodePass
 from edgefw.ir.passes.fold_batch_norm_pass import FoldBatchNormPass
 from edgefw.ir.passes.fold_constants_pass import FoldConstantsPass
 from edgefw.ir.passes.fuse_activation_pass import FuseActivationPass
+from edgefw.ir.passes.fuse_dense_pass import FuseDensePass
+from edgefw.ir.passes.fuse_gelu_pass import FuseGeluPass
 from edgefw.ir.passes.fuse_matmul_add_pass import FuseMatMulAddPass
 from edgefw.ir.passes.fuse_pad_into_conv_pass import FusePadIntoConvPass
 from edgefw.ir.passes.infer_shapes_pass import InferShapesPass
@@ -48,15 +50,23 @@ CHECK_MODES = ("changed", "each", "none")
 DEFAULT_MAX_ITERATIONS = 10
 
 
+def runtime_passes() -> list[Pass]:
+    """The passes that rewrite into edgefw-internal ops, for the runtime session's own copy
+    of a graph: the integer-execution passes, then MatMul + bias -> ``Dense``."""
+    return [*integer_execution_passes(), FuseDensePass()]
+
+
 def passes_for_level(level: str, *, integer_kernels: bool = False) -> list[Pass]:
     """Fresh pass instances for optimization ``level`` (see :data:`LEVELS`).
 
     ``basic`` keeps every op the model had but cleans the graph: shape inference, constant
     folding, identity removal, dead code. ``all`` adds the rewrites that change op types:
-    Pad -> Conv padding, BatchNorm folding, MatMul + Add -> Gemm, activation fusion, and
+    Pad -> Conv padding, BatchNorm folding, MatMul + Add -> Gemm, the GELU decompositions ->
+    Gelu, activation fusion, and
     with ``integer_kernels=True`` (what the runtime's session asks for on its own copy of the
     graph), QDQ groups -> the runtime's integer kernels
-    (:mod:`~edgefw.ir.passes.integer_execution`). Those ops are edgefw-internal, so the default
+    (:mod:`~edgefw.ir.passes.integer_execution`) and stacked MatMul + bias -> ``Dense``
+    (:class:`~edgefw.ir.passes.FuseDensePass`). Those ops are edgefw-internal, so the default
     leaves QDQ groups as they are: the graph stays portable (exporters write the QDQ form).
     """
     if level not in LEVELS:
@@ -67,8 +77,8 @@ def passes_for_level(level: str, *, integer_kernels: bool = False) -> list[Pass]
     fusions: list[Pass] = []
     if level == "all":
         fusions = [FusePadIntoConvPass(), FoldBatchNormPass(), FuseMatMulAddPass(),
-                   FuseActivationPass(),
-                   *(integer_execution_passes() if integer_kernels else [])]
+                   FuseGeluPass(), FuseActivationPass(),
+                   *(runtime_passes() if integer_kernels else [])]
     return [InferShapesPass(), FoldConstantsPass(), RemoveIdentityPass(), *fusions,
             EliminateDeadCodePass()]
 
@@ -222,4 +232,5 @@ __all__ = [
     "PassRecord",
     "optimize",
     "passes_for_level",
+    "runtime_passes",
 ]

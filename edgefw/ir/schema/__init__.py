@@ -18,6 +18,7 @@ from edgefw.ir.schema import (  # noqa: F401
     detection,
     elementwise,
     elementwise_math,
+    fused_ops,
     grid_sample,
     indexing,
     integer_ops,

@@ -13,6 +13,7 @@ from runtime.providers.cpu.kernels import (  # noqa: F401
     conv_integer,
     creation,
     cumulative,
+    dense,
     detection,
     dynamic_quantize_linear,
     elementwise_math,

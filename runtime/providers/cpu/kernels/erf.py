@@ -1,4 +1,4 @@
-"""Erf, and the fast float32 erf that Erf and exact Gelu share.
+"""Erf with a fast float32 path, and the float32 exact Gelu (a table of Phi).
 
 numpy has no erf. For float32 a rational approximation in x^2 (the one Eigen and
 TensorFlow use for float) gives < 5e-7 absolute error, its two polynomials evaluated
@@ -7,6 +7,8 @@ series/continued-fraction erf of ``edgefw.ir.primitives.special`` (~1e-14).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -75,21 +77,73 @@ def erf_float32(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
-# Exact GELU, x * (1 + erf(x / sqrt 2)) / 2, as x * (1/2 + xc * P'/Q') with the 1/sqrt 2
-# and the 1/2 folded into the coefficients (P'(x^2) = P(x^2 / 2) / (2 sqrt 2), ...).
+# Exact GELU for large arrays, x * (1 + erf(x / sqrt 2)) / 2, as x * (1/2 + xc * P'/Q') with
+# the 1/sqrt 2 and the 1/2 folded into the coefficients (P'(x^2) = P(x^2 / 2) / (2 sqrt 2), ...).
 _SCALE = np.float64(1 / np.sqrt(2))
 _GELU_RATIONAL = (_RATIONAL.astype(np.float64) * (_SCALE ** (2 * np.arange(_POWERS)))
                   * np.array([[_SCALE / 2], [1.0]])).astype(np.float32)
 _GELU_CLAMP = np.float32(_CLAMP / _SCALE)
 
 
-def gelu_float32(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """Exact (erf) GELU of a float32 array (< 5e-7 * |x| from the true value)."""
+def _gelu_rational(x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     flat = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
     half_erf = _odd_rational(flat, _GELU_CLAMP, _GELU_RATIONAL)
     np.add(half_erf, np.float32(0.5), out=half_erf)
-    y = np.multiply(half_erf.reshape(x.shape), x, out=out)
-    return y
+    return np.multiply(half_erf.reshape(x.shape), x, out=out)
+
+
+# Small arrays: exact GELU, x * Phi(x) with Phi(x) = (1 + erf(x / sqrt 2)) / 2, from a table: Phi
+# interpolated linearly between knots 1/256 apart on [-6, 6] (error < 5e-7 in Phi, times |x|
+# in GELU; Phi(6) = 1 - 1e-9). Eight numpy calls a value (scale, clamp twice, index, gather,
+# multiply-add, times x) where the rational form takes fourteen: 17 -> 11 us for 2048 values
+# (a transformer MLP at batch 1). Past ~16k values the gather and the int64 index leave the
+# cache and the rational form is faster. The clamp is fmax/fmin, which turn NaN into a bound,
+# so the index is always valid; NaN comes back through the final ``* x``.
+GELU_TABLE_MAX_SIZE = 8192
+_GELU_STEPS = 256  # knots per unit of x
+_GELU_RANGE = 6
+_GELU_HALF = _GELU_STEPS * _GELU_RANGE  # knots on each side of 0
+
+
+def _gelu_table() -> np.ndarray:
+    """complex64 ``a + 1j * b`` per segment, with Phi(x) ~ a + b * (x * _GELU_STEPS).
+
+    Segment 0 is below the range (Phi = 0), 1..2H the interpolated ones, 2H + 1 above (1).
+    """
+    knots = np.arange(-_GELU_HALF, _GELU_HALF + 1, dtype=np.float64)
+    phi = 0.5 * np.array([math.erfc(-k / (_GELU_STEPS * math.sqrt(2.0))) for k in knots])
+    slope = np.diff(phi)
+    intercept = phi[:-1] - slope * knots[:-1]
+    a = np.concatenate([[0.0], intercept, [1.0]])
+    b = np.concatenate([[0.0], slope, [0.0]])
+    return (a + 1j * b).astype(np.complex64)
+
+
+_GELU_TABLE = _gelu_table()
+_GELU_SCALE = np.float32(_GELU_STEPS)
+_GELU_LOW = np.float32(-_GELU_HALF - 1)
+_GELU_HIGH = np.float32(_GELU_HALF)
+_GELU_OFFSET = np.float32(_GELU_HALF + 1)
+
+
+def gelu_float32(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Exact (erf) GELU of a float32 array (< 5e-7 * max(1, |x|) from the true value);
+    ``out`` may be ``x``."""
+    if x.size > GELU_TABLE_MAX_SIZE:
+        return _gelu_rational(x, out)
+    return _gelu_table_lookup(np.asarray(x, dtype=np.float32), out)
+
+
+def _gelu_table_lookup(x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    v = np.multiply(x, _GELU_SCALE)
+    np.fmax(v, _GELU_LOW, out=v)
+    np.fmin(v, _GELU_HIGH, out=v)
+    # v + offset >= 0, so the cast truncates to the segment's index.
+    index = np.add(v, _GELU_OFFSET, out=np.empty(v.shape, np.intp), casting="unsafe")
+    segment = _GELU_TABLE.take(index)
+    phi = np.multiply(segment.imag, v, out=v)
+    np.add(phi, segment.real, out=phi)
+    return np.multiply(phi, x, out=out)
 
 
 def erf(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

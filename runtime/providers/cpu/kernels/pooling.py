@@ -88,6 +88,10 @@ def average_pool(ctx: KernelContext) -> Kernel:
 
 @cpu_kernel("GlobalAveragePool")
 def global_average_pool(ctx: KernelContext) -> Kernel:
+    static = _static_global_average_pool(ctx)
+    if static is not None:
+        return static
+
     def global_average_pool_(x):
         if x.ndim == 4 and x.dtype.kind == "f" and x.shape[2] * x.shape[3] > 0:
             # A ufunc reduction and a scale: np.mean's wrapper costs ~3 us at batch 1.
@@ -98,3 +102,27 @@ def global_average_pool(ctx: KernelContext) -> Kernel:
         return np.mean(x, axis=tuple(range(2, x.ndim)), keepdims=True, dtype=x.dtype)
 
     return global_average_pool_
+
+
+def _static_global_average_pool(ctx: KernelContext) -> Kernel | None:
+    """GlobalAveragePool of a static-shape float32/64 NCHW input as one matrix-vector product
+    into the output buffer: ``x.reshape(N * C, H * W) @ (1 / HW)``. numpy's reduction over
+    two short trailing axes costs ~5 us for (1, 64, 7, 7); BLAS's gemv ~1 us, and it
+    streams at batch 256 too."""
+    shape = ctx.static_input_shape(0)
+    dtype = ctx.output_dtype()
+    if shape is None or len(shape) < 3 or dtype not in (np.float32, np.float64):
+        return None
+    rows, area = shape[0] * shape[1], int(np.prod(shape[2:], dtype=np.int64))
+    if rows == 0 or area == 0:
+        return None
+    average = np.full((area, 1), 1.0 / area, dtype)
+    out = ctx.output_buffer()
+    out_2d = None if out is None else out.reshape(rows, 1)
+
+    def global_average_pool_gemv(x):
+        y = np.matmul(x.reshape(rows, area), average, out=out_2d)
+        return y.reshape(shape[:2] + (1,) * (len(shape) - 2)) if out is None else out
+
+    return global_average_pool_gemv
+

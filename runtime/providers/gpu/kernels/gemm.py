@@ -1,4 +1,4 @@
-"""Gemm and MatMul on the tiled GEMM shader (``gemm_core``).
+"""Gemm, MatMul and edgefw's Dense (MatMul + bias) on the tiled GEMM shader (``gemm_core``).
 
 Constant weights are uploaded once per session in the (K, N) layout the shader reads;
 weights that are ``DequantizeLinear`` of int8/uint8 constants (QDQ graphs) are uploaded
@@ -223,6 +223,29 @@ def matmul(ctx: KernelContext, env: GPUKernelEnv) -> Kernel:
     return _gemm_launch(env, ctx, out, weight, np.zeros(n, np.float32), 1.0, a_bind, b_bind,
                         m, n, k, sam=k, sak=1, sbk=n, sbn=1, chunk_rows=False,
                         batch=(zdims, za, zb))
+
+
+def _dense_check(node: Node) -> str | None:
+    reason = float_tensors(node, data=(0, 1, 2))
+    if reason:
+        return reason
+    if not known_at_build(node.inputs[1]) or not known_at_build(node.inputs[2]):
+        return "Dense weight or bias computed at run time"
+    return None
+
+
+@gpu_kernel("Dense", check=_dense_check, domain="edgefw")
+def dense(ctx: KernelContext, env: GPUKernelEnv) -> Kernel:
+    """``x[..., K] @ w[K, N] + b[N]``: MatMul's folded-batch GEMM with the bias in the
+    epilogue."""
+    a_shape, (k, n) = static_shape(ctx, 0), static_shape(ctx, 1)
+    out = env.buffers.tensor(static_shape(ctx), what=ctx.node.name)
+    weight = weight_operand(env, ctx, 1, lambda w: w, 1, n, "matmul")
+    bias = np.asarray(host_float(ctx, 2), np.float32).reshape(n)
+    a_bind = _a_binding(env, ctx, rows_ok=True, row_bytes=4 * k)
+    return _gemm_launch(env, ctx, out, weight, bias, 1.0, a_bind, Bind.fixed(weight.buffer),
+                        size_of(a_shape[:-1]), n, k, sam=k, sak=1, sbk=n, sbn=1,
+                        chunk_rows=True)
 
 
 def _batch_strides(batch: tuple[int, ...], matrix: int) -> list[int]:
