@@ -74,16 +74,15 @@ def qaverage_pool(ctx: KernelContext) -> Kernel:
 
 
 def _pixel_sums(x: np.ndarray, count: int, largest: int) -> np.ndarray:
-    """Per (image, channel) sums of the raw values, (N, C). In the narrowest integer type
-    that cannot overflow (int16 for 7x7 int8 maps), and over the batch-minor
-    ``(C, pixels, N)`` view when the tensor is stored that way (the integer Conv's output):
-    every step is then an add of two contiguous rows."""
-    wide = np.int16 if count * largest <= np.iinfo(np.int16).max else np.int64
+    """Per (image, channel) sums of the raw values, (N, C). Over the batch-minor
+    ``(C, pixels, N)`` view when the tensor is stored that way (the integer Conv's output)
+    as a float32 product with a ones vector: exact (sums below 2**24) and, unlike numpy's
+    integer reductions over a short inner axis (a tile of ~10 images), one fast call."""
     n, c = x.shape[:2]
-    xb = x.reshape(n, c, count).transpose(1, 2, 0) if x.ndim > 2 else None
-    if xb is not None and xb.flags.c_contiguous:
-        return np.add.reduce(xb, axis=1, dtype=wide).T
-    return x.reshape(n, c, count).sum(axis=2, dtype=wide)
+    xb = x.reshape(n, c, count).transpose(1, 2, 0)
+    if xb.flags.c_contiguous and count * largest < 2**24:
+        return np.matmul(np.ones(count, np.float32), xb.astype(np.float32)).T
+    return x.reshape(n, c, count).sum(axis=2, dtype=np.int64)
 
 
 def _mean_float64(acc: np.ndarray, multiplier: int, shift: int, count: int) -> np.ndarray:
