@@ -37,6 +37,7 @@ from edgefw.ir.passes.fuse_matmul_add_pass import FuseMatMulAddPass
 from edgefw.ir.passes.fuse_pad_into_conv_pass import FusePadIntoConvPass
 from edgefw.ir.passes.fuse_qdq_pass import FuseQDQPass
 from edgefw.ir.passes.infer_shapes_pass import InferShapesPass
+from edgefw.ir.passes.mark_sequential_sums_pass import MarkSequentialSumsPass
 from edgefw.ir.passes.pass_manager import (
     LEVELS,
     OptimizationReport,
@@ -62,6 +63,7 @@ __all__ = [
     "FusePadIntoConvPass",
     "FuseQDQPass",
     "InferShapesPass",
+    "MarkSequentialSumsPass",
     "OptimizationReport",
     "Pass",
     "PassManager",

@@ -37,6 +37,7 @@ from edgefw.ir.passes.fuse_matmul_add_pass import FuseMatMulAddPass
 from edgefw.ir.passes.fuse_pad_into_conv_pass import FusePadIntoConvPass
 from edgefw.ir.passes.infer_shapes_pass import InferShapesPass
 from edgefw.ir.passes.integer_execution import integer_execution_passes
+from edgefw.ir.passes.mark_sequential_sums_pass import MarkSequentialSumsPass
 from edgefw.ir.passes.remove_identity_pass import RemoveIdentityPass
 
 if TYPE_CHECKING:
@@ -52,8 +53,9 @@ DEFAULT_MAX_ITERATIONS = 10
 
 def runtime_passes() -> list[Pass]:
     """The passes that rewrite into edgefw-internal ops, for the runtime session's own copy
-    of a graph: the integer-execution passes, then MatMul + bias -> ``Dense``."""
-    return [*integer_execution_passes(), FuseDensePass()]
+    of a graph: TFLite's summation order marked in quantized graphs, the integer-execution
+    passes, then MatMul + bias -> ``Dense``."""
+    return [MarkSequentialSumsPass(), *integer_execution_passes(), FuseDensePass()]
 
 
 def passes_for_level(level: str, *, integer_kernels: bool = False) -> list[Pass]:

@@ -1,4 +1,4 @@
-"""BatchNormalization (inference form) and LayerNormalization (TFLite's summation order).
+"""BatchNormalization (inference form) and LayerNormalization.
 
 With constant statistics BatchNormalization is folded at build time into one per-channel
 multiply-add: y = x * a + b with a = scale / sqrt(var + eps), b = bias - mean * a.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgefw.ir.passes.mark_sequential_sums_pass import SEQUENTIAL_SUMS
 from runtime.providers.base import Kernel, KernelContext
 from runtime.providers.cpu.registry import cpu_kernel
 
@@ -58,18 +59,27 @@ def _running_total(rows: np.ndarray, scratch: np.ndarray) -> np.ndarray:
     return scratch[..., -1:].copy()
 
 
+# Rows of at most this many values are centered by one GEMM with I - 1/n (see below).
+CENTERING_GEMM_MAX_WIDTH = 256
+CENTERING_GEMM_MAX_SIZE = 1 << 14
+
+
 @cpu_kernel("LayerNormalization", since=17)
 def layer_normalization(ctx: KernelContext) -> Kernel:
-    """LayerNorm in the exact order of the TFLite exporter's decomposition (MEAN, SUB, MUL,
-    MEAN, ADD eps, RSQRT, MUL, MUL scale, ADD bias) with MEAN's sum taken left to right
-    and divided by the count, as TFLite's kernels do: a QDQ graph then quantizes the same
-    float32 values in this runtime and in LiteRT running its export (a LayerNorm result a
-    hair apart from a rounding boundary would otherwise flip an int8 step and carry on).
-    """
+    """LayerNorm; in a quantized graph (``node.meta["sequential_sums"]``) in the exact order
+    of the TFLite exporter's decomposition (MEAN, SUB, MUL, MEAN, ADD eps, RSQRT, MUL, MUL
+    scale, ADD bias) with MEAN's sum taken left to right and divided by the count, as
+    TFLite's kernels do: the QDQ graph then quantizes the same float32 values in this
+    runtime and in LiteRT running its export (a LayerNorm result a hair from a rounding
+    boundary would otherwise flip an int8 step and carry on). Float graphs take the fast
+    paths (pairwise sums, more accurate too)."""
     axis = int(ctx.attr("axis"))
     eps = float(ctx.attr("epsilon"))
     n_outputs = len(ctx.node.outputs)
     dtype = ctx.output_dtype()
+    if not ctx.node.meta.get(SEQUENTIAL_SUMS):
+        return _small_row_layer_norm(ctx, axis, eps, n_outputs, dtype) \
+            or _layer_norm_pairwise(axis, eps, n_outputs, dtype)
 
     def layer_norm(x, scale, bias=None):
         a = axis + x.ndim if axis < 0 else axis
@@ -101,3 +111,70 @@ def layer_normalization(ctx: KernelContext) -> Kernel:
         return (y,) + stats[: n_outputs - 1]
 
     return layer_norm
+
+
+def _layer_norm_pairwise(axis: int, eps: float, n_outputs: int, dtype: np.dtype) -> Kernel:
+    def layer_norm(x, scale, bias=None):
+        a = axis + x.ndim if axis < 0 else axis
+        axes = tuple(range(a, x.ndim))
+        # stash_type=1: statistics in float32 even for float16 inputs.
+        xf = x.astype(np.float32) if x.dtype == np.float16 else x
+        kind = xf.dtype.type
+        inv_count = kind(1.0 / max(int(np.prod(x.shape[a:])), 1))
+        # ufunc reductions, not np.mean: its Python wrapper costs ~3 us a call at batch 1.
+        mean = np.add.reduce(xf, axis=axes, keepdims=True)
+        np.multiply(mean, inv_count, out=mean)
+        centered = np.subtract(xf, mean)
+        squares = np.square(centered)
+        var = np.add.reduce(squares, axis=axes, keepdims=True)
+        np.multiply(var, inv_count, out=var)
+        np.add(var, kind(eps), out=var)
+        inv_std = np.sqrt(var, out=var)
+        np.reciprocal(inv_std, out=inv_std)
+        y = np.multiply(centered, inv_std, out=centered)
+        np.multiply(y, scale, out=y, casting="same_kind")
+        if bias is not None:
+            np.add(y, bias, out=y, casting="same_kind")
+        y = y.astype(dtype, copy=False)
+        if n_outputs == 1:
+            return y
+        stats = (mean.astype(np.float32, copy=False), inv_std.astype(np.float32, copy=False))
+        return (y,) + stats[: n_outputs - 1]
+
+    return layer_norm
+
+
+def _small_row_layer_norm(ctx: KernelContext, axis: int, eps: float, n_outputs: int,
+                          dtype: np.dtype) -> Kernel | None:
+    """LayerNorm over the last axis of a small float32/64 input (a transformer at batch 1).
+
+    Statistics as GEMMs: ``x @ (I - 1/n)`` centers every row in one BLAS call and
+    ``centered**2 @ (1/n)`` gives the variances, where ``mean`` + a broadcast subtract and
+    a short-row reduction cost ~2-4 us each at this size (numpy pays per 64-value row).
+    """
+    shape = ctx.static_input_shape(0)
+    if shape is None or dtype not in (np.float32, np.float64) or n_outputs != 1:
+        return None
+    if axis not in (-1, len(shape) - 1) or np.dtype(ctx.input_types[0].dtype) != dtype:
+        return None
+    width = shape[-1]
+    size = int(np.prod(shape))
+    if not 1 <= width <= CENTERING_GEMM_MAX_WIDTH or size > CENTERING_GEMM_MAX_SIZE:
+        return None
+    centering = (np.eye(width) - 1.0 / width).astype(dtype)
+    averaging = np.full((width, 1), 1.0 / width, dtype)
+    epsilon = dtype.type(eps)
+    out = ctx.output_buffer()
+
+    def layer_norm_small_rows(x, scale, bias=None):
+        centered = np.matmul(x, centering)
+        variance = np.matmul(np.square(centered), averaging)
+        np.add(variance, epsilon, out=variance)
+        np.sqrt(variance, out=variance)
+        np.divide(centered, variance, out=centered)
+        y = np.multiply(centered, scale, out=out, casting="same_kind")
+        if bias is not None:
+            np.add(y, bias, out=y, casting="same_kind")
+        return y
+
+    return layer_norm_small_rows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgefw.ir.passes.mark_sequential_sums_pass import SEQUENTIAL_SUMS
 from edgefw.ir.schema.reduce import reduced_axes
 from runtime.providers.base import Kernel, KernelContext
 from runtime.providers.cpu.registry import cpu_kernel
@@ -33,8 +34,9 @@ _EMPTY_IDENTITY = {np.max: _lowest, np.min: _highest}
 
 def _ordered_mean(x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray | None:
     """The mean over trailing ``axes`` of a float array, summed left to right and divided by
-    the count, as TFLite's MEAN does (numpy's pairwise sum rounds differently: a QUANTIZE
-    after a LayerNorm's MEAN would then flip an int8 step now and then). None when the
+    the count, as TFLite's MEAN does — for quantized graphs only, see
+    ``edgefw.ir.passes.MarkSequentialSumsPass`` (numpy's pairwise sum rounds differently: a
+    QUANTIZE after a LayerNorm's MEAN would then flip an int8 step now and then). None when the
     axes are not the trailing ones."""
     if x.dtype.kind != "f" or x.size == 0 or not axes \
             or tuple(sorted(axes)) != tuple(range(x.ndim - len(axes), x.ndim)):
@@ -53,6 +55,8 @@ def _register(op_type: str, reducer, since: int) -> None:
         noop = int(ctx.attr("noop_with_empty_axes"))
         dtype = ctx.output_dtype()
         const_axes = ctx.const(1) if ctx.has_input(1) else np.zeros(0, np.int64)
+        # a quantized graph's float mean sums in TFLite's order (MarkSequentialSumsPass)
+        sequential = reducer is np.mean and bool(ctx.node.meta.get(SEQUENTIAL_SUMS))
 
         def reduce_(x, axes=None):
             given = const_axes if const_axes is not None else axes
@@ -64,7 +68,7 @@ def _register(op_type: str, reducer, since: int) -> None:
                 # max/min of an empty set: the identity (-inf / +inf, or the dtype's bounds).
                 shape = np.sum(x, axis=tuple(which), keepdims=keepdims).shape
                 return np.full(shape, _EMPTY_IDENTITY[reducer](x.dtype), dtype=dtype)
-            y = _ordered_mean(x, tuple(which), keepdims) if reducer is np.mean else None
+            y = _ordered_mean(x, tuple(which), keepdims) if sequential else None
             if y is None:
                 y = reducer(x, axis=tuple(which), keepdims=keepdims)
             return np.asarray(y).astype(dtype, copy=False)
