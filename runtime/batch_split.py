@@ -2,9 +2,10 @@
 
 With two or more threads, a session runs a big batch as one slice per thread, each slice
 through its own plan on its own thread (numpy releases the GIL inside BLAS calls, copies
-and ufunc loops), and concatenates the outputs. Every kernel then runs on one thread with
-no hand-offs inside it: on the 2-core machine LeNet-5 at batch 256 goes from 1.0x to
-~1.5x one thread's throughput, where splitting single products between threads gets ~1.1x.
+and big ufunc loops), and writes the outputs into place. Every kernel then runs on one
+thread with no hand-offs inside it. What it gains is bounded by the GIL: the Python
+between numpy calls runs on one thread at a time, and a numpy call that releases the GIL
+may have to wait for it back (see :meth:`BatchSplit.tiles`).
 
 That is only correct when no op mixes samples. :func:`analyze` proves it op by op: it
 follows the batch axis (the symbolic dim that every graph input has at axis 0) through
@@ -37,16 +38,12 @@ from dataclasses import dataclass
 from edgefw.ir import Graph, Node
 from edgefw.ir.graph import constant_data
 
-__all__ = ["BatchSplit", "MIN_TILE", "SPLIT_MIN_WORK", "TILE_WORK", "analyze"]
+__all__ = ["BatchSplit", "MIN_TILE", "SPLIT_MIN_WORK", "analyze"]
 
 #: Split a run only when batch x per-sample work (multiply-adds, or values written by ops
 #: without a reduction) is at least this: below ~0.5 ms a hand-off is not worth it.
 SPLIT_MIN_WORK = 1 << 22
-#: Work per tile: tiles this small keep a slice's activations in the core's L2 (the
-#: memory-bound kernels — im2col copies, depthwise sums, activations — do not speed up
-#: with a second thread when both stream from L3), big enough that the per-node Python
-#: cost stays small next to the kernels.
-TILE_WORK = 1 << 23
+#: Tiles hold at least this many samples each.
 MIN_TILE = 8
 
 _ELEMENTWISE = frozenset({
@@ -94,16 +91,19 @@ class BatchSplit:
     work_per_sample: int | None
 
     def tiles(self, batch: int, workers: int) -> list[tuple[int, int]] | None:
-        """``(start, stop)`` tiles of the batch, a multiple of ``workers`` of them in sizes
-        that differ by at most one, or None when this run is too small to split."""
-        if workers < 2 or batch < 2 * MIN_TILE:
+        """``(start, stop)``: one tile of the batch per worker, in sizes that differ by at
+        most one, or None when this run is too small to split.
+
+        One big tile each, not many cache-sized ones: every numpy call a tile makes may
+        hand the GIL to the other thread, and on the 2-core machine tiles of 8-16 images
+        (MobileNet, LeNet) ran 1.3-1.4x *slower* than no split at all, small in-cache
+        ufuncs on two threads 2x slower than on one.
+        """
+        if workers < 2 or batch < workers * MIN_TILE:
             return None
-        work = self.work_per_sample or 0
-        if batch * work < SPLIT_MIN_WORK:
+        if batch * (self.work_per_sample or 0) < SPLIT_MIN_WORK:
             return None
-        tile = max(MIN_TILE, -(-TILE_WORK // work))
-        count = workers * max(1, -(-batch // (workers * tile)))
-        bounds = [batch * k // count for k in range(count + 1)]
+        bounds = [batch * k // workers for k in range(workers + 1)]
         return list(zip(bounds, bounds[1:]))
 
 
