@@ -28,6 +28,7 @@ from edgefw.ir.passes.drop_qdq_pair_pass import DropQDQPairPass
 from edgefw.ir.passes.eliminate_dead_code_pass import EliminateDeadCodePass
 from edgefw.ir.passes.fold_batch_norm_pass import FoldBatchNormPass
 from edgefw.ir.passes.fold_constants_pass import FoldConstantsPass
+from edgefw.ir.passes.fold_layer_norm_affine_pass import FoldLayerNormAffinePass
 from edgefw.ir.passes.fold_qdq_weights_pass import FoldQDQWeightsPass
 from edgefw.ir.passes.fuse_activation_pass import FuseActivationPass
 from edgefw.ir.passes.fuse_dense_pass import FuseDensePass
@@ -54,6 +55,7 @@ __all__ = [
     "EliminateDeadCodePass",
     "FoldBatchNormPass",
     "FoldConstantsPass",
+    "FoldLayerNormAffinePass",
     "FoldQDQWeightsPass",
     "FuseActivationPass",
     "FuseDensePass",

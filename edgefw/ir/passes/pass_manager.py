@@ -30,6 +30,7 @@ from edgefw.ir.passes.base import Pass, PassResult
 from edgefw.ir.passes.eliminate_dead_code_pass import EliminateDeadCodePass
 from edgefw.ir.passes.fold_batch_norm_pass import FoldBatchNormPass
 from edgefw.ir.passes.fold_constants_pass import FoldConstantsPass
+from edgefw.ir.passes.fold_layer_norm_affine_pass import FoldLayerNormAffinePass
 from edgefw.ir.passes.fuse_activation_pass import FuseActivationPass
 from edgefw.ir.passes.fuse_dense_pass import FuseDensePass
 from edgefw.ir.passes.fuse_gelu_pass import FuseGeluPass
@@ -54,8 +55,9 @@ DEFAULT_MAX_ITERATIONS = 10
 def runtime_passes() -> list[Pass]:
     """The passes that rewrite into edgefw-internal ops, for the runtime session's own copy
     of a graph: TFLite's summation order marked in quantized graphs, the integer-execution
-    passes, then MatMul + bias -> ``Dense``."""
-    return [MarkSequentialSumsPass(), *integer_execution_passes(), FuseDensePass()]
+    passes, then MatMul + bias -> ``Dense`` and LayerNorm scale/bias folded into it."""
+    return [MarkSequentialSumsPass(), *integer_execution_passes(), FuseDensePass(),
+            FoldLayerNormAffinePass()]
 
 
 def passes_for_level(level: str, *, integer_kernels: bool = False) -> list[Pass]:

@@ -44,9 +44,9 @@ def test_levels_choose_passes():
         "infer_shapes", "fold_constants", "remove_identity", "fuse_pad_into_conv",
         "fold_batch_norm",
         "fuse_matmul_add", "fuse_gelu", "fuse_activation", "eliminate_dead_code"]
-    assert [p.name for p in passes_for_level("all", integer_kernels=True)][-7:] == [
-        "mark_sequential_sums", "fuse_qdq", "drop_qdq_pair", "fuse_dynamic_quant", "fold_qdq_weights", "fuse_dense",
-        "eliminate_dead_code"]
+    assert [p.name for p in passes_for_level("all", integer_kernels=True)][-8:] == [
+        "mark_sequential_sums", "fuse_qdq", "drop_qdq_pair", "fuse_dynamic_quant",
+        "fold_qdq_weights", "fuse_dense", "fold_layer_norm_affine", "eliminate_dead_code"]
     with pytest.raises(ConfigError, match="'fast'.*none, basic, all"):
         passes_for_level("fast")
 

@@ -165,6 +165,18 @@ def _small_row_layer_norm(ctx: KernelContext, axis: int, eps: float, n_outputs: 
     averaging = np.full((width, 1), 1.0 / width, dtype)
     epsilon = dtype.type(eps)
     out = ctx.output_buffer()
+    scale_const = ctx.const(1)
+    if scale_const is not None and not ctx.has_input(2) and np.all(scale_const == 1):
+        # a unit scale and no bias (FoldLayerNormAffinePass moved them into the next
+        # product): the division writes the output
+        def layer_norm_small_rows_unit(x, scale, bias=None):
+            centered = np.matmul(x, centering)
+            variance = np.matmul(np.square(centered), averaging)
+            np.add(variance, epsilon, out=variance)
+            np.sqrt(variance, out=variance)
+            return np.divide(centered, variance, out=out, casting="same_kind")
+
+        return layer_norm_small_rows_unit
 
     def layer_norm_small_rows(x, scale, bias=None):
         centered = np.matmul(x, centering)
