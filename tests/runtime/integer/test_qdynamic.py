@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgefw.ir import Graph
+from edgefw.ir.graph import constant_data
 from runtime import InferenceSession
-from runtime.providers.cpu.kernels.qdynamic import quantize_rows
+from runtime.providers.cpu.kernels.qdynamic import exact_chunks, quantize_rows
 from tests.runtime.integer import tflite_reference as ref
 from tests.runtime.integer.qdq_graphs import Q, QDQBuilder, op_types
 
@@ -111,3 +113,94 @@ def test_static_qdq_input_is_not_taken_by_the_dynamic_pass():
     assert op_types(fused) == ["QuantizeLinear", "DequantizeLinear", "Gemm"]
     x = np.linspace(-1, 1, 8, dtype=np.float32).reshape(2, 4)
     np.testing.assert_array_equal(fused.run(None, {"x": x})[0], basic.run(None, {"x": x})[0])
+
+
+# ---------------------------------------------------------------- fast paths (float32)
+def test_half_away_rounding_near_every_tie():
+    # trunc(v + copysign(0.49999997, v)) must equal sign(v) * floor(|v| + 0.5) (float64)
+    # for every float32 around the ties k + 0.5 the clamped values can reach
+    from runtime.providers.cpu.kernels.qdynamic import _round_into
+
+    ties = np.arange(-128, 128, dtype=np.float64) + 0.5
+    bits = ties.astype(np.float32).view(np.int32)[:, None] + np.arange(-64, 65)[None, :]
+    around = bits.astype(np.int32).view(np.float32).ravel()
+    rng = np.random.default_rng(21)
+    values = np.concatenate([around, -around, rng.uniform(-127, 127, 50_000).astype(np.float32),
+                             np.float32([0.0, -0.0, 0.49999997, -0.49999997, 1e-30])])
+    values = np.clip(values, -128, 127).astype(np.float32)[None, :]
+    for size in (1, 3):  # one np.copysign call / the bitwise form for big arrays
+        rows = np.repeat(values, size, axis=0)
+        out, scratch = np.empty_like(rows), np.empty_like(rows)
+        _round_into(rows, np.float32(1.0), np.float32(0.0), out, scratch)
+        d = rows.astype(np.float64)
+        np.testing.assert_array_equal(out, np.sign(d) * np.floor(np.abs(d) + 0.5))
+
+
+@pytest.mark.parametrize("batch", [1, 3, 256])
+def test_row_quantization_matches_tflite_at_any_batch(batch):
+    # batch 1 (scalars), a few rows (Python parameters) and many (vectorized)
+    rng = np.random.default_rng(22 + batch)
+    rows = rng.normal(0, 1, (batch, 40)) * rng.uniform(1e-3, 1e3, (batch, 1))
+    rows[::5] = np.abs(rows[::5])    # all positive: zero point -128
+    rows[1::7] = 0.0                 # all-zero rows: scale 1, all zeros
+    rows = rows.astype(np.float32)
+    centered, scale = quantize_rows(rows, np.dtype(np.float32))
+    q, ref_scale, ref_offset = ref.asymmetric_quantize_rows(rows)
+    np.testing.assert_array_equal(scale, ref_scale)
+    np.testing.assert_array_equal(centered, q.astype(np.int64) - ref_offset[:, None])
+
+
+def _check_gemm(w_q: np.ndarray, x: np.ndarray, bias=None) -> None:
+    """QDynamicGemm with int8 weight rows ``w_q`` against the TFLite transcription."""
+    g = Graph()
+    xv = g.add_input("x", "float32", ("batch", w_q.shape[1]))
+    w_scale = np.linspace(0.001, 0.01, w_q.shape[0]).astype(np.float32)
+    inputs = [xv, w_q, w_scale] + ([bias] if bias is not None else [])
+    g.set_outputs([g.add_node("QDynamicGemm", inputs, domain="edgefw").output])
+    got = InferenceSession(g).run(None, {"x": x})[0]
+    want = ref.hybrid_fully_connected(x, w_q, w_scale, bias)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("batch", [1, 20, 256])
+def test_qdynamic_gemm_exact_paths(batch):
+    rng = np.random.default_rng(23)
+    x = rng.normal(0, 1, (batch, 1000)).astype(np.float32)
+    x[0] = 0.0  # an all-zero row
+    # small weights: the zero point rides in the product (few rows) or is subtracted
+    small = rng.integers(-20, 21, (7, 1000)).astype(np.int8)
+    _check_gemm(small, x, rng.normal(0, 0.1, 7).astype(np.float32))
+    # all 127: one chunk is exact (128 * 127000 < 2**24), the folded zero point is not
+    _check_gemm(np.full((3, 1000), 127, np.int8), x)
+
+
+@pytest.mark.parametrize("batch", [1, 5])
+def test_qdynamic_gemm_depth_above_the_float32_bound(batch):
+    # K = 2500 int8 weights of magnitude 127: the product runs in exact float32 chunks
+    rng = np.random.default_rng(24)
+    w = np.where(rng.random((4, 2500)) < 0.5, -127, 127).astype(np.int8)
+    w[1] = -128
+    x = rng.normal(0, 1, (batch, 2500)).astype(np.float32)
+    assert len(exact_chunks(np.abs(w.astype(np.int64)))) == 3
+    _check_gemm(w, x, np.float32([0.5, -0.5, 0.0, 1.0]))
+
+
+def test_quantize_dynamic_mlp_matches_tflite_at_batch_256():
+    # big enough to be split into row tiles between threads
+    quantize = pytest.importorskip("quantize")
+    import edgefw
+    from edgefw import models
+
+    edgefw.manual_seed(0)
+    graph = edgefw.trace(models.build("mlp"), np.zeros((1, 1, 28, 28), np.float32))
+    fused = InferenceSession(quantize.quantize_dynamic(graph), optimization="all")
+    x = np.random.default_rng(25).random((256, 1, 28, 28), np.float32)
+    got = fused.run(None, {"input": x})[0]
+    h = x.reshape(256, -1)
+    for node in fused.graph.nodes[1:]:
+        w_q, w_scale = (np.asarray(constant_data(v)) for v in node.inputs[1:3])
+        b = np.asarray(constant_data(node.inputs[3])) if len(node.inputs) > 3 else None
+        h = ref.hybrid_fully_connected(h, w_q, w_scale, b).astype(np.float32)
+        if node.meta.get("fused_activation"):
+            h = np.maximum(h, 0)
+    np.testing.assert_allclose(got, h, rtol=1e-5, atol=1e-5)
