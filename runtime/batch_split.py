@@ -62,11 +62,13 @@ _PER_SAMPLE = frozenset({
     "AveragePool", "BatchNormalization", "Conv", "ConvInteger", "ConvTranspose",
     "DepthToSpace", "GlobalAveragePool", "GlobalLpPool", "GlobalMaxPool",
     "InstanceNormalization", "LpPool", "LRN", "MaxPool", "QAveragePool", "QConv",
+    "QDynamicConv",  # quantizes each image on its own
     "QGlobalAveragePool", "QLinearConv", "SpaceToDepth",
 })
 # Products whose second operand is a weight: the batch must not be the contracted axis.
-_MATMUL = frozenset({"Dense", "MatMul", "MatMulInteger", "QBatchMatMul", "QGemm",
-                     "QLinearMatMul"})
+# (QDynamicGemm quantizes each row of its input on its own, TFLite's dynamic range.)
+_MATMUL = frozenset({"Dense", "MatMul", "MatMulInteger", "QBatchMatMul", "QDynamicGemm",
+                     "QGemm", "QLinearMatMul"})
 _REDUCE = frozenset({
     "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean",
     "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare",

@@ -149,3 +149,20 @@ def test_tiled_run_of_a_plain_graph(two_threads):
     out = session.run(None, {"x": np.ones((64, 64), np.float32)})[0]
     assert out.shape == (64, 4096) and np.allclose(out, 8.0)
     assert any(k[0] == "tile" for k in session._plans)
+
+
+def test_dynamic_range_graph_splits_and_matches(two_threads):
+    """quantize_dynamic's kernels quantize each row on its own: tiles give the same bits."""
+    import quantize
+
+    edgefw.manual_seed(0)
+    model = models.build("mlp").eval()
+    graph = edgefw.trace(model, edgefw.tensor(np.zeros((1, 1, 28, 28), np.float32)))
+    dynamic = quantize.quantize_dynamic(graph)
+    x = np.random.default_rng(1).random((256, 1, 28, 28), dtype=np.float32)
+    tiled = InferenceSession(dynamic)
+    assert tiled._batch_split is not None
+    plain = InferenceSession(dynamic)
+    plain._batch_split = None
+    name = tiled.get_inputs()[0].name
+    np.testing.assert_array_equal(tiled.run(None, {name: x})[0], plain.run(None, {name: x})[0])
