@@ -77,57 +77,19 @@ def layer_normalization(ctx: KernelContext) -> Kernel:
     eps = float(ctx.attr("epsilon"))
     n_outputs = len(ctx.node.outputs)
     dtype = ctx.output_dtype()
-    if not ctx.node.meta.get(SEQUENTIAL_SUMS):
-        return _small_row_layer_norm(ctx, axis, eps, n_outputs, dtype) \
-            or _layer_norm_pairwise(axis, eps, n_outputs, dtype)
+    sequential = bool(ctx.node.meta.get(SEQUENTIAL_SUMS))
+    if not sequential:
+        small = _small_row_layer_norm(ctx, axis, eps, n_outputs, dtype)
+        if small is not None:
+            return small
+    moments = _sequential_moments if sequential else _pairwise_moments
 
     def layer_norm(x, scale, bias=None):
         a = axis + x.ndim if axis < 0 else axis
         # stash_type=1: statistics in float32 even for float16 inputs.
         xf = x.astype(np.float32) if x.dtype == np.float16 else x
         kind = xf.dtype.type
-        count = kind(max(int(np.prod(x.shape[a:])), 1))
-        rows = xf.reshape(xf.shape[:a] + (-1,))
-        scratch = np.empty(rows.shape, kind)
-        mean = _running_total(rows, scratch)
-        np.divide(mean, count, out=mean)
-        centered = np.subtract(rows, mean)
-        np.multiply(centered, centered, out=scratch)
-        var = _running_total(scratch, scratch)
-        np.divide(var, count, out=var)
-        np.add(var, kind(eps), out=var)
-        inv_std = np.sqrt(var, out=var)
-        np.reciprocal(inv_std, out=inv_std)
-        y = np.multiply(centered, inv_std, out=centered).reshape(x.shape)
-        np.multiply(y, scale, out=y, casting="same_kind")
-        if bias is not None:
-            np.add(y, bias, out=y, casting="same_kind")
-        y = y.astype(dtype, copy=False)
-        if n_outputs == 1:
-            return y
-        stat_shape = x.shape[:a] + (1,) * (x.ndim - a)
-        stats = (mean.reshape(stat_shape).astype(np.float32, copy=False),
-                 inv_std.reshape(stat_shape).astype(np.float32, copy=False))
-        return (y,) + stats[: n_outputs - 1]
-
-    return layer_norm
-
-
-def _layer_norm_pairwise(axis: int, eps: float, n_outputs: int, dtype: np.dtype) -> Kernel:
-    def layer_norm(x, scale, bias=None):
-        a = axis + x.ndim if axis < 0 else axis
-        axes = tuple(range(a, x.ndim))
-        # stash_type=1: statistics in float32 even for float16 inputs.
-        xf = x.astype(np.float32) if x.dtype == np.float16 else x
-        kind = xf.dtype.type
-        inv_count = kind(1.0 / max(int(np.prod(x.shape[a:])), 1))
-        # ufunc reductions, not np.mean: its Python wrapper costs ~3 us a call at batch 1.
-        mean = np.add.reduce(xf, axis=axes, keepdims=True)
-        np.multiply(mean, inv_count, out=mean)
-        centered = np.subtract(xf, mean)
-        squares = np.square(centered)
-        var = np.add.reduce(squares, axis=axes, keepdims=True)
-        np.multiply(var, inv_count, out=var)
+        mean, centered, var = moments(xf, a)
         np.add(var, kind(eps), out=var)
         inv_std = np.sqrt(var, out=var)
         np.reciprocal(inv_std, out=inv_std)
@@ -142,6 +104,37 @@ def _layer_norm_pairwise(axis: int, eps: float, n_outputs: int, dtype: np.dtype)
         return (y,) + stats[: n_outputs - 1]
 
     return layer_norm
+
+
+def _pairwise_moments(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, x - mean, variance) over axes ``axis``.. with numpy's pairwise sums; mean and
+    variance keep the reduced dims. ufunc reductions, not np.mean: its Python wrapper costs
+    ~3 us a call at batch 1."""
+    axes = tuple(range(axis, x.ndim))
+    inv_count = x.dtype.type(1.0 / max(int(np.prod(x.shape[axis:])), 1))
+    mean = np.add.reduce(x, axis=axes, keepdims=True)
+    np.multiply(mean, inv_count, out=mean)
+    centered = np.subtract(x, mean)
+    var = np.add.reduce(np.square(centered), axis=axes, keepdims=True)
+    np.multiply(var, inv_count, out=var)
+    return mean, centered, var
+
+
+def _sequential_moments(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_pairwise_moments` with TFLite's MEAN: sums left to right, divided by the
+    count."""
+    kind = x.dtype.type
+    count = kind(max(int(np.prod(x.shape[axis:])), 1))
+    rows = x.reshape(x.shape[:axis] + (-1,))
+    scratch = np.empty(rows.shape, kind)
+    mean = _running_total(rows, scratch)
+    np.divide(mean, count, out=mean)
+    centered = np.subtract(rows, mean)
+    np.multiply(centered, centered, out=scratch)
+    var = _running_total(scratch, scratch)
+    np.divide(var, count, out=var)
+    kept = x.shape[:axis] + (1,) * (x.ndim - axis)
+    return mean.reshape(kept), centered.reshape(x.shape), var.reshape(kept)
 
 
 def _small_row_layer_norm(ctx: KernelContext, axis: int, eps: float, n_outputs: int,
