@@ -31,16 +31,11 @@ from typing import TYPE_CHECKING
 
 from edgefw.ir.dtypes import FLOAT_DTYPES
 from edgefw.ir.graph import constant_data
-from edgefw.ir.passes.base import (
-    Pass,
-    PassResult,
-    absorb_node,
-    carries_quant,
-    single_consumer,
-)
+from edgefw.ir.passes.base import Pass, PassResult, absorb_node
+from edgefw.ir.passes.fuse_matmul_add_pass import matmul_bias_add
 
 if TYPE_CHECKING:
-    from edgefw.ir.graph import Graph, Node, Value
+    from edgefw.ir.graph import Graph, Value
 
 DOMAIN = "edgefw"
 
@@ -53,19 +48,14 @@ class FuseDensePass(Pass):
     def run(self, graph: Graph) -> PassResult:
         notes: list[str] = []
         for matmul in list(graph.nodes):
-            if matmul.op_type != "MatMul" or matmul.domain != "" or matmul.meta.get(
-                    "fused_activation") is not None:
+            found = matmul_bias_add(graph, matmul)
+            if found is None:
                 continue
             x, weight = matmul.inputs
-            if x is None or x.rank is None or x.rank < 3 or x.dtype not in FLOAT_DTYPES:
+            if x.rank < 3 or x.dtype not in FLOAT_DTYPES:
                 continue
-            if weight is None or weight.rank != 2 or constant_data(weight) is None:
-                continue
-            add = single_consumer(graph, matmul.output)
-            if add is None or add.op_type != "Add" or add.domain != "" \
-                    or carries_quant(matmul.output, add.output):
-                continue
-            bias = _constant_bias(graph, add, matmul.output, weight)
+            add, bias = found
+            bias = _dense_bias(graph, bias, matmul.output, weight)
             if bias is None:
                 continue
             activation = add.meta.get("fused_activation")
@@ -80,17 +70,11 @@ class FuseDensePass(Pass):
         return PassResult.from_notes(notes)
 
 
-def _constant_bias(graph: Graph, add: Node, product: Value, weight: Value) -> Value | None:
-    """The Add's other operand if it is a constant ``[N]`` (or ``[1, ..., N]``) bias, as a
-    ``[N]`` Value (a reshaped constant when it had leading ones), else None."""
-    if add.inputs[0] is product and add.inputs[1] is not product:
-        bias = add.inputs[1]
-    elif add.inputs[1] is product and add.inputs[0] is not product:
-        bias = add.inputs[0]
-    else:
-        return None
-    data = constant_data(bias) if bias is not None else None
-    if data is None or bias.dtype != product.dtype or product.rank is None:
+def _dense_bias(graph: Graph, bias: Value, product: Value, weight: Value) -> Value | None:
+    """``bias`` as a ``[N]`` Value if it is a constant ``[N]`` (or ``[1, ..., N]``) bias
+    (a reshaped constant when it had leading ones), else None."""
+    data = constant_data(bias)
+    if product.rank is None:
         return None
     n = weight.shape[1]
     if data.ndim == 0 or data.ndim > product.rank or data.shape[-1] != n \

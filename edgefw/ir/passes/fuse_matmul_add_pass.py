@@ -47,32 +47,37 @@ class FuseMatMulAddPass(Pass):
     def run(self, graph: Graph) -> PassResult:
         notes: list[str] = []
         for matmul in list(graph.nodes):
-            if matmul.op_type != "MatMul" or matmul.domain != "" or matmul.meta.get(
-                "fused_activation"
-            ) is not None:
+            found = matmul_bias_add(graph, matmul)
+            if found is None or matmul.inputs[0].rank != 2:
                 continue
-            x, weight = matmul.inputs
-            if x is None or x.rank != 2 or weight is None or weight.rank != 2:
-                continue
-            if constant_data(weight) is None:
-                continue
-            add = single_consumer(graph, matmul.output)
-            if add is None or add.op_type != "Add" or add.domain != "" \
-                    or carries_quant(matmul.output, add.output):
-                continue
-            bias = _constant_bias(add, matmul.output)
-            if bias is None:
+            add, bias = found
+            if not _gemm_bias(bias, matmul.output):
                 continue
             matmul.op_type = "Gemm"
-            matmul.inputs = [x, weight, bias]
+            matmul.inputs = [matmul.inputs[0], matmul.inputs[1], bias]
             matmul.attrs = {}
             absorb_node(graph, add, matmul.output)
             notes.append(f"fused {add.describe()} into {matmul.describe()} as Gemm")
         return PassResult.from_notes(notes)
 
 
-def _constant_bias(add: Node, product: Value) -> Value | None:
-    """The Add's other operand if it is a constant bias Gemm's C can take, else None."""
+def matmul_bias_add(graph: Graph, matmul: Node) -> tuple[Node, Value] | None:
+    """``(add, bias)`` when ``matmul`` is a plain MatMul (no fused activation) of an input by
+    a constant 2-D weight whose output only an Add reads, with a constant other operand of
+    the same dtype (the bias; its shape is the caller's to check) and no quantization
+    parameters on either output; else None. FuseMatMulAddPass and FuseDensePass share it."""
+    if matmul.op_type != "MatMul" or matmul.domain != "" \
+            or matmul.meta.get("fused_activation") is not None:
+        return None
+    x, weight = matmul.inputs
+    if x is None or x.rank is None or weight is None or weight.rank != 2 \
+            or constant_data(weight) is None:
+        return None
+    product = matmul.output
+    add = single_consumer(graph, product)
+    if add is None or add.op_type != "Add" or add.domain != "" \
+            or carries_quant(product, add.output):
+        return None
     if add.inputs[0] is product and add.inputs[1] is not product:
         bias = add.inputs[1]
     elif add.inputs[1] is product and add.inputs[0] is not product:
@@ -81,15 +86,18 @@ def _constant_bias(add: Node, product: Value) -> Value | None:
         return None
     if bias is None or constant_data(bias) is None or bias.dtype != product.dtype:
         return None
+    return add, bias
+
+
+def _gemm_bias(bias: Value, product: Value) -> bool:
+    """Whether Gemm's C can take ``bias`` for this 2-D ``product``."""
     shape = bias.shape
     if shape is None or len(shape) > 2 or product.shape is None:
-        return None
+        return False
     padded = (1,) * (2 - len(shape)) + tuple(shape)
     # Each bias dim must be 1 or equal the product's: C broadcasts one way only.
-    for got, want in zip(padded, product.shape, strict=True):
-        if got != 1 and got != want:
-            return None
-    return bias
+    return all(got == 1 or got == want for got, want in zip(padded, product.shape,
+                                                             strict=True))
 
 
-__all__ = ["FuseMatMulAddPass"]
+__all__ = ["FuseMatMulAddPass", "matmul_bias_add"]
