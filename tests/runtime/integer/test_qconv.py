@@ -2,7 +2,8 @@
 
 Each case checks the fused session's integers against a numpy transcription of TFLite's
 reference ConvPerChannel / DepthwiseConvPerChannel — exact for 16x8; for int8/uint8 within
-one step, rarely (the float32 chunk requantizer, ``test_chunk_requantizer``) — and against
+one step, rarely (the requantization folded into the float32 GEMM,
+``test_chunk_requantizer``) — and against
 the simulated QDQ float graph (optimization "basic") within one step of the output scale.
 """
 
@@ -131,15 +132,18 @@ def test_qconv_matches_tflite_reference_and_simulated_qdq(case, monkeypatch):
     steps = np.abs(got.astype(np.int64) - want)
     if wide:
         np.testing.assert_array_equal(got, want.astype(dtype))
-    else:  # within one step; about 4e-5 of the values in range differ (test_chunk_requantizer)
-        assert steps.max() <= 1 and np.mean(steps > 0) <= 1e-3, (steps.max(), steps.mean())
+    else:  # within one step; ~1e-5 of the values differ (test_chunk_requantizer): at these
+        # sizes (a few hundred values) a single one can
+        assert steps.max() <= 1 and np.count_nonzero(steps) <= 1 + 1e-3 * steps.size, (
+            steps.max(), np.count_nonzero(steps), steps.size)
     assert np.max(np.abs(got.astype(np.int64) - simulated.astype(np.int64))) <= 1
 
 
 @pytest.mark.parametrize("case", ["depthwise_stride2_relu6", "conv1d", "per_channel_3x3_pad"])
 def test_shape_generic_kernel_matches_the_planned_one(case):
     """The plan a session builds from declared (symbolic) shapes uses the generic conv2d
-    kernel; plans for concrete shapes use the ConvPlan kernel. Same integers."""
+    kernel with the exact requantizer; plans for concrete shapes use the ConvPlan kernel
+    with the folded one: within one step, on a small share of the values."""
     x_shape, w_shape, attrs, *_ = CASES[case]
     rng = np.random.default_rng(3)
     builder = QDQBuilder(case)
@@ -152,4 +156,5 @@ def test_shape_generic_kernel_matches_the_planned_one(case):
     generic_plan = fused.plan  # built from the declared shapes, before any run
     x = rng.uniform(-1.0, 2.0, x_shape).astype(np.float32)
     planned = fused.run(None, {"x": x})[0]
-    np.testing.assert_array_equal(generic_plan.run(x)[0], planned)
+    steps = np.abs(generic_plan.run(x)[0].astype(np.int64) - planned)
+    assert steps.max() <= 1 and np.count_nonzero(steps) <= 1 + 1e-3 * steps.size

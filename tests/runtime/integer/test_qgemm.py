@@ -1,6 +1,7 @@
 """QGemm through the whole path (Gemm and MatMul QDQ groups -> FuseQDQPass -> kernel):
-exact against TFLite's reference FullyConnected, within one step of the simulated QDQ
-float graph."""
+against TFLite's reference FullyConnected exact for 16x8 and within one step for int8/uint8
+(the requantization folded into the float32 GEMM, rarely off: ``test_chunk_requantizer``),
+within one step of the simulated QDQ float graph."""
 
 from __future__ import annotations
 
@@ -83,5 +84,28 @@ def test_qgemm_matches_tflite_reference_and_simulated_qdq(case, monkeypatch):
     x_int = xq.quantize(x).reshape(-1, k)
     want = ref.fully_connected(x_int, w_rows, b_q, xq.zero_point, mult, shift, yq.zero_point,
                                clamp[0], clamp[1], wide=dtype == "int16")
-    np.testing.assert_array_equal(got, want.reshape(got.shape).astype(dtype))
+    want = want.reshape(got.shape)
+    if dtype == "int16":
+        np.testing.assert_array_equal(got, want.astype(dtype))
+    else:
+        steps = np.abs(got.astype(np.int64) - want)  # a single one can differ at these sizes
+        assert steps.max() <= 1 and np.count_nonzero(steps) <= 1 + 1e-3 * steps.size, (
+            steps.max(), np.count_nonzero(steps), steps.size)
     assert np.max(np.abs(got.astype(np.int64) - simulated.astype(np.int64))) <= 1
+
+
+def test_batch_minor_input_gives_the_same_integers():
+    """An input stored batch-minor (a Flatten of a conv's output) takes the transposed
+    product: same integers as a row-major one."""
+    op, x_shape, k, n, trans_b, axis, *_ = CASES["gemm_batch_fast_path"]
+    rng = np.random.default_rng(4)
+    builder = QDQBuilder("batch_minor")
+    xq, yq = params_for(-1.5, 1.0), params_for(-4.0, 4.0)
+    xd = builder.quantized_input("x", ("batch", k), xq)
+    wd, _, _ = builder.weight(rng.normal(0, 0.4, (n, k)).astype(np.float32), axis)
+    y = builder.g.add_node(op, [xd, wd], {"transB": trans_b}).output
+    builder.quantized_output(y, yq)
+    _, fused = sessions(builder.g)
+    x = rng.uniform(-1.5, 1.0, x_shape).astype(np.float32)
+    row_major = fused.run(None, {"x": x})[0]
+    np.testing.assert_array_equal(fused.run(None, {"x": np.asfortranarray(x)})[0], row_major)

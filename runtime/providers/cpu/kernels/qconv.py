@@ -16,22 +16,19 @@ With a static input shape and int8/uint8 outputs (the usual case) the kernel run
 float Conv kernel's :class:`~edgefw.ir.primitives.conv_plan.ConvPlan` chunk by chunk
 (:class:`~edgefw.ir.primitives.conv_epilogue.EpilogueConv`): the padded buffer's border
 holds ``x_zp`` instead of 0, so the zero-point term is ``x_zp * sum(w[c])`` for every pixel
-and joins the bias in the GEMM's bias column; each chunk's exact accumulators are
-requantized while they are in cache by the float32
-:class:`~runtime.providers.cpu.chunk_requantizer.ChunkRequantizer` (within one step of the
-reference, on ~4e-5 of the values) and only the int8 results reach memory. The int8 input
-is converted while it is copied into the padded buffer (or, for 1x1 convs, into each
-chunk's columns). Other cases (int16, multipliers above 1, sums too large for float32, or
-shapes known only at run time) keep the exact :class:`AccumulatorRequantizer` epilogue on
-the whole output; the shape-generic kernel of an int8 conv uses the chunk requantizer's
-arithmetic, so both kernels give the same integers. Results are stored batch-minor,
-``(C, H, W, N)`` in memory, the plan's own layout, so consecutive integer convs pass
-tensors without transposing copies.
+and joins the bias in the GEMM's bias column, and the requantization is folded into the
+weights and that column
+(:class:`~runtime.providers.cpu.chunk_requantizer.FoldedRequantizer`): each chunk's product
+is the real-valued result, clamped and rounded into the int8 output while it is in cache
+(within one step of the reference, on ~1e-5 of the values). The int8 input is converted
+while it is copied into the padded buffer (or, for 1x1 convs, into each chunk's columns).
+Other cases (int16, multipliers above 1, float error bounds too large, or shapes known only
+at run time) keep the exact :class:`AccumulatorRequantizer` epilogue on the whole output.
+Results are stored batch-minor, ``(C, H, W, N)`` in memory, the plan's own layout, so
+consecutive integer convs pass tensors without transposing copies.
 """
 
 from __future__ import annotations
-
-from functools import partial
 
 import numpy as np
 
@@ -39,10 +36,9 @@ from edgefw.ir.primitives import conv2d
 from edgefw.ir.primitives.conv import ConvPlan, conv_geometry
 from edgefw.ir.primitives.conv_epilogue import EpilogueConv
 from runtime.providers.base import Kernel, KernelContext
-from runtime.providers.cpu.chunk_requantizer import ChunkRequantizer
+from runtime.providers.cpu.chunk_requantizer import MAX_ERROR_STEPS, FoldedRequantizer
 from runtime.providers.cpu.kernels.conv import as_2d, pads_for, spatial_rank, window_params
 from runtime.providers.cpu.kernels.integer_common import (
-    FLOAT32_EXACT,
     FloatCopy,
     channel_sums,
     constant_input,
@@ -70,24 +66,26 @@ def qconv(ctx: KernelContext) -> Kernel:
     strides, dilations = window_params(ctx, kernel)
     out_dtype = ctx.output_dtype()
 
-    _, abs_sums = channel_sums(w_q)
+    sums, abs_sums = channel_sums(w_q)
     bound = float(abs_sums.max(initial=0)) * magnitude(x_dtype)
     acc_dtype = exact_float_dtype(bound, ctx, prefer64=wide)
     weight = (w_q if n == 2 else w_q[:, :, None, :]).astype(acc_dtype)
 
-    offset_bound = float(abs_sums.max(initial=0)) * 2 * magnitude(x_dtype) \
-        + float(np.abs(bias).max(initial=0))
-    # The chunk epilogue: int8/uint8 outputs, multipliers below 1, and sums with the bias
-    # and zero-point terms included (every partial sum too) exact in float32.
-    chunked = (not wide and acc_dtype == np.float32 and offset_bound < FLOAT32_EXACT
-               and ChunkRequantizer.supports(shift, out_dtype))
-    chunk_requantizer = ChunkRequantizer(
-        multiplier, shift, zero_point=int(ctx.attr("y_zero_point")),
-        act_min=int(ctx.attr("act_min")), act_max=int(ctx.attr("act_max")),
-        dtype=out_dtype.name) if chunked else None
+    # The folded epilogue (int8/uint8 outputs, multipliers below 1, a float error far below
+    # half a step): requantization inside the GEMM's operands, then a clamp and a rounding.
+    folded = None
+    if not wide and FoldedRequantizer.supports(shift, out_dtype):
+        folded = FoldedRequantizer(
+            multiplier, shift, zero_point=int(ctx.attr("y_zero_point")),
+            act_min=int(ctx.attr("act_min")), act_max=int(ctx.attr("act_max")),
+            dtype=out_dtype.name)
+        # The raw inputs (border: x_zp) times w, and the bias column's integer.
+        terms = abs_sums * magnitude(x_dtype) + np.abs(bias - x_zero_point * sums)
+        if folded.error_steps(terms, weight[0].size + 1) >= MAX_ERROR_STEPS:
+            folded = None
 
     def geometry(spatial: tuple[int, ...]) -> tuple:
-        """Padding, output size and requantizer for one input size."""
+        """Padding, output size and exact requantizer for one input size."""
         pads = pads_for(ctx, spatial, kernel, strides, dilations)
         pads2, strides2, dilations2, _ = as_2d(pads, strides, dilations, kernel)
         ones = np.ones((1, weight.shape[1] * group) + ((1,) if n == 1 else ()) + spatial,
@@ -95,15 +93,11 @@ def qconv(ctx: KernelContext) -> Kernel:
         in_image_taps = conv2d(ones, weight.astype(np.float64), None, strides2, pads2,
                                dilations2, group)[0]  # (C, ho, wo): sum of in-image w
         offset = bias[:, None, None] - x_zero_point * np.rint(in_image_taps).astype(np.int64)
-        if chunked:
-            requantizer = partial(_add_and_requantize, offset.astype(np.float32)[None],
-                                  chunk_requantizer)
-        else:
-            requantizer = AccumulatorRequantizer(
-                multiplier[None, :, None, None], shift[None, :, None, None], offset[None],
-                zero_point=int(ctx.attr("y_zero_point")), act_min=int(ctx.attr("act_min")),
-                act_max=int(ctx.attr("act_max")), dtype=out_dtype.name, acc_bound=bound,
-                wide=wide)
+        requantizer = AccumulatorRequantizer(
+            multiplier[None, :, None, None], shift[None, :, None, None], offset[None],
+            zero_point=int(ctx.attr("y_zero_point")), act_min=int(ctx.attr("act_min")),
+            act_max=int(ctx.attr("act_max")), dtype=out_dtype.name, acc_bound=bound,
+            wide=wide)
         return (strides2, pads2, dilations2), offset.shape[1:], requantizer
 
     def batch_minor_output(batch: int, out_hw: tuple[int, int]) -> np.ndarray:
@@ -115,9 +109,9 @@ def qconv(ctx: KernelContext) -> Kernel:
 
     static = ctx.static_input_shape(0)
     if static is not None and static[0] > 0:
-        if chunked:
-            return _chunked(ctx, static, n, weight, group, geometry, chunk_requantizer,
-                            bias - x_zero_point * channel_sums(w_q)[0], x_zero_point, finish)
+        if folded is not None:
+            return _chunked(ctx, static, n, weight, group, geometry, folded,
+                            bias - x_zero_point * sums, x_zero_point, finish)
         planned = _planned(ctx, static, n, weight, group, geometry, batch_minor_output, finish)
         if planned is not None:
             return planned
@@ -139,26 +133,19 @@ def qconv(ctx: KernelContext) -> Kernel:
     return qconv_
 
 
-def _add_and_requantize(offset: np.ndarray, requantizer: ChunkRequantizer, acc: np.ndarray,
-                        out: np.ndarray) -> np.ndarray:
-    """The shape-generic path's epilogue: per-pixel zero-point offsets, then the same
-    arithmetic as the chunked kernel (so both give the same integers)."""
-    np.add(acc, offset, out=acc)
-    return requantizer(acc, out, channel_axis=1)
-
-
 def _chunked(ctx: KernelContext, static: tuple[int, ...], n: int, weight: np.ndarray,
-             group: int, geometry, requantizer: ChunkRequantizer, offset: np.ndarray,
+             group: int, geometry, requantizer: FoldedRequantizer, offset: np.ndarray,
              x_zero_point: int, finish) -> Kernel:
     """The kernel for a static input shape: a ConvPlan run chunk by chunk
     (:class:`EpilogueConv`), each chunk requantized while it is in cache. The border is
     padded with the input zero point, so ``sum(w * (x - x_zp)) + bias`` is the GEMM of the
-    raw values with ``bias - x_zp * sum(w[c])`` in the bias column: exact integers."""
+    raw values with ``bias - x_zp * sum(w[c])`` in the bias column; folded with the
+    requantizer's scale and offset, the GEMM yields the values to clamp and round."""
     window, out_hw, _ = geometry(tuple(static[2:]))
     x4_shape = tuple(static) if n == 2 else (static[0], static[1], 1, static[2])
-    plan = ConvPlan(conv_geometry("QConv", x4_shape, weight.dtype, weight.shape, *window,
-                                  group), weight.dtype)
-    conv = EpilogueConv(plan, plan.prepare_weights(weight, offset.astype(weight.dtype)),
+    plan = ConvPlan(conv_geometry("QConv", x4_shape, np.float32, weight.shape, *window,
+                                  group), np.float32)
+    conv = EpilogueConv(plan, plan.prepare_weights(*requantizer.fold(weight, offset)),
                         requantizer, pad_value=x_zero_point)
     out_shape = (weight.shape[0],) + tuple(out_hw) + (static[0],)
     out_dtype = ctx.output_dtype()
