@@ -232,12 +232,14 @@ class InferenceSession:
         """
         arrays, key = self._check(input_feed)
         with self._lock:
-            tiles = None if self._batch_split is None or self._profiling or not arrays \
-                else self._batch_split.tiles(arrays[0].shape[0], parallel_workers())
-            if tiles is not None:
-                results = self._run_tiled(key, arrays, tiles)
-                return results if output_names is None \
-                    else [results[i] for i in self._select(output_names)]
+            # (the batch test first: batch 1 pays for nothing else here)
+            if self._batch_split is not None and arrays and arrays[0].ndim \
+                    and arrays[0].shape[0] >= 2 * batch_split.MIN_TILE and not self._profiling:
+                tiles = self._batch_split.tiles(arrays[0].shape[0], parallel_workers())
+                if tiles is not None:
+                    results = self._run_tiled(key, arrays, tiles)
+                    return results if output_names is None \
+                        else [results[i] for i in self._select(output_names)]
             plan = self._plans.get(key)
             if plan is None:
                 plan = self._specialize(key, arrays)
