@@ -10,7 +10,7 @@ rate (1e-4), batch 32; the fine-tuned model is cached too (``quantize.save_qat``
 
     python benchmarks/quantization_compare.py [--models mlp,lenet,mobilenet]
         [--cache /tmp/edgefw-quant-bench] [--out /tmp/edgefw-compare] [--calibration 1000]
-        [--runs-b1 50] [--runs-b256 15]
+        [--runs-b1 50] [--runs-b256 15] [--threads N]
 
 Targets: QAT within 0.05 pp of float (never more than 0.05 pp below); int8 ONNX file
 <= 0.27x the float file for the MLP; int8 runtime latency <= 1.0x float at batch 256 on
@@ -111,7 +111,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs-b1", type=int, default=50, help="timed runs at batch 1")
     parser.add_argument("--runs-b256", type=int, default=15, help="timed runs at batch 256")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="edgefw.set_num_threads(N) before measuring (default: the BLAS "
+                             "default, usually the core count)")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        edgefw.set_num_threads(args.threads)
+    print(f"threads: {edgefw.get_num_threads()}", flush=True)
     summary = [run(bench, args) for bench in args.models.split(",") if bench]
     print("targets:")
     for row in summary:
