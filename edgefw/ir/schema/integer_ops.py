@@ -169,14 +169,31 @@ def _qgemm(ctx: InferenceContext) -> list[TensorType]:
     return [TensorType(_output_dtype(ctx), _last_axis_product(ctx, "QGemm"))]
 
 
+# QAdd and QBatchMatMul: two quantized operands, each with its zero point, one output.
+_ZERO_POINTS = [Attr("a_zero_point", "int", 0), Attr("b_zero_point", "int", 0),
+                Attr("y_zero_point", "int", 0)]
+_OUTPUT_RANGE = [Attr("act_min", "int"), Attr("act_max", "int"),
+                 Attr("output_dtype", "string", "")]
+
+
+def _check_two_operands(ctx: InferenceContext, allowed) -> str:
+    """Check both operands' dtypes against ``allowed`` and every zero point and the output
+    range against their dtypes; returns the output dtype."""
+    for i, name in enumerate("ab"):
+        dtype = ctx.require_dtype(i, allowed, f"input {name}")
+        _check_zero_point(ctx, f"{name}_zero_point", dtype)
+    out = _output_dtype(ctx)
+    _check_zero_point(ctx, "y_zero_point", out)
+    _check_act_range(ctx, out)
+    return out
+
+
 @op_schema(
     "QAdd",
     domain=DOMAIN,
     inputs=2,
     attrs=[
-        Attr("a_zero_point", "int", 0),
-        Attr("b_zero_point", "int", 0),
-        Attr("y_zero_point", "int", 0),
+        *_ZERO_POINTS,
         Attr("a_multiplier", "int"),
         Attr("a_shift", "int"),
         Attr("b_multiplier", "int"),
@@ -184,21 +201,13 @@ def _qgemm(ctx: InferenceContext) -> list[TensorType]:
         Attr("y_multiplier", "int"),
         Attr("y_shift", "int"),
         Attr("left_shift", "int", 20),
-        Attr("act_min", "int"),
-        Attr("act_max", "int"),
-        Attr("output_dtype", "string", ""),
+        *_OUTPUT_RANGE,
     ],
     doc="integer Add (TFLite ADD): both inputs rescaled to a common scale with left_shift "
         "bits of headroom, summed, requantized",
 )
 def _qadd(ctx: InferenceContext) -> list[TensorType]:
-    a_dtype = ctx.require_dtype(0, ACTIVATION_DTYPES, "input a")
-    b_dtype = ctx.require_dtype(1, ACTIVATION_DTYPES, "input b")
-    _check_zero_point(ctx, "a_zero_point", a_dtype)
-    _check_zero_point(ctx, "b_zero_point", b_dtype)
-    out = _output_dtype(ctx)
-    _check_zero_point(ctx, "y_zero_point", out)
-    _check_act_range(ctx, out)
+    out = _check_two_operands(ctx, ACTIVATION_DTYPES)
     for name in ("a_shift", "b_shift", "y_shift"):
         if int(ctx.attr(name)) > 0:
             raise ShapeError(f"QAdd {name} must be <= 0 (multipliers below 1), got "
@@ -212,27 +221,12 @@ def _qadd(ctx: InferenceContext) -> list[TensorType]:
     "QBatchMatMul",
     domain=DOMAIN,
     inputs=2,
-    attrs=[
-        Attr("a_zero_point", "int", 0),
-        Attr("b_zero_point", "int", 0),
-        Attr("y_zero_point", "int", 0),
-        Attr("multiplier", "int"),
-        Attr("shift", "int"),
-        Attr("act_min", "int"),
-        Attr("act_max", "int"),
-        Attr("output_dtype", "string", ""),
-    ],
+    attrs=[*_ZERO_POINTS, Attr("multiplier", "int"), Attr("shift", "int"), *_OUTPUT_RANGE],
     doc="integer MatMul of two activations (TFLite BATCH_MATMUL): zero-centred int32 "
         "products summed, requantized per tensor",
 )
 def _qbatch_matmul(ctx: InferenceContext) -> list[TensorType]:
-    a_dtype = ctx.require_dtype(0, ACTIVATION_DTYPES - {"int16"}, "input a")
-    b_dtype = ctx.require_dtype(1, ACTIVATION_DTYPES - {"int16"}, "input b")
-    _check_zero_point(ctx, "a_zero_point", a_dtype)
-    _check_zero_point(ctx, "b_zero_point", b_dtype)
-    out = _output_dtype(ctx)
-    _check_zero_point(ctx, "y_zero_point", out)
-    _check_act_range(ctx, out)
+    out = _check_two_operands(ctx, ACTIVATION_DTYPES - {"int16"})
     (float_out,) = infer_types("MatMul", [_float_like(ctx, 0), _float_like(ctx, 1)],
                                [None, None], {})
     return [TensorType(out, float_out.shape)]
