@@ -466,6 +466,21 @@ def _permuted_quant(quant: QuantParams | None, perm: Sequence[int]) -> QuantPara
     return QuantParams(quant.scale, quant.zero_point, list(perm).index(quant.axis))
 
 
+def batch_matmul_operands(ctx: Lowering, op: Operator) -> list[Value]:
+    """BATCH_MATMUL's two operands, each transposed in its last two axes where the op's
+    ``adj_x`` / ``adj_y`` option asks for it (float and integer lowerings share this)."""
+    operands = []
+    for t, adjoint in ((op.input(0), op.option("adj_x")), (op.input(1), op.option("adj_y"))):
+        v = ctx.value(t)
+        if v.rank is None or v.rank < 2:
+            raise ctx.fail(f"BATCH_MATMUL needs operands of rank >= 2, got {ctx.dims(t)}")
+        if adjoint:
+            perm = list(range(v.rank - 2)) + [v.rank - 1, v.rank - 2]
+            v = ctx.node("Transpose", [v], {"perm": perm}).output
+        operands.append(v)
+    return operands
+
+
 def inverse_perm(perm: Sequence[int]) -> list[int]:
     inverse = [0] * len(perm)
     for i, axis in enumerate(perm):
@@ -488,6 +503,7 @@ __all__ = [
     "Operator",
     "Perm",
     "TensorInfo",
+    "batch_matmul_operands",
     "dequantize_array",
     "evaluates",
     "inverse_perm",

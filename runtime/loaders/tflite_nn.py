@@ -19,7 +19,14 @@ import numpy as np
 
 from edgefw.ir import Value
 from runtime.loaders import tflite_quantized as quantized
-from runtime.loaders.tflite_lowering import FUSED_META, NCHW, Lowering, Operator, lowers
+from runtime.loaders.tflite_lowering import (
+    FUSED_META,
+    NCHW,
+    Lowering,
+    Operator,
+    batch_matmul_operands,
+    lowers,
+)
 from runtime.loaders.tflite_schema import PADDING_NAMES
 
 #: DEPTHWISE filter [1, H, W, C*M] -> the grouped Conv's [C*M, 1, H, W].
@@ -202,15 +209,7 @@ def log_softmax(ctx: Lowering, op: Operator) -> None:
 
 @lowers("BATCH_MATMUL", options="BatchMatMulOptions")
 def batch_matmul(ctx: Lowering, op: Operator) -> None:
-    operands = []
-    for t, adjoint in ((op.input(0), op.option("adj_x")), (op.input(1), op.option("adj_y"))):
-        v = ctx.value(t)
-        if v.rank is None or v.rank < 2:
-            raise ctx.fail(f"BATCH_MATMUL needs operands of rank >= 2, got {ctx.dims(t)}")
-        if adjoint:
-            perm = list(range(v.rank - 2)) + [v.rank - 1, v.rank - 2]
-            v = ctx.node("Transpose", [v], {"perm": perm}).output
-        operands.append(v)
+    operands = batch_matmul_operands(ctx, op)
     if ctx.dtype(op.input(1)) != ctx.dtype(op.input(0)):
         raise ctx.unsupported("BATCH_MATMUL with int8 weights and float inputs (hybrid) is "
                               "not supported")

@@ -30,6 +30,7 @@ from runtime.loaders.tflite_lowering import (
     SELF_TYPED,
     Lowering,
     Operator,
+    batch_matmul_operands,
     lowers,
     lowers_integer,
 )
@@ -255,15 +256,7 @@ def integer_batch_matmul(ctx: Lowering, op: Operator) -> bool:
     s_a, s_b = (float(_per_tensor(ctx, t, "input").scale[0]) for t in (a_t, b_t))
     s_y = float(_per_tensor(ctx, y_t, "output").scale[0])
     multiplier, shift = quantize_multiplier(s_a * s_b / s_y)
-    operands = []
-    for t, adjoint in ((a_t, op.option("adj_x")), (b_t, op.option("adj_y"))):
-        v = ctx.value(t)
-        if v.rank is None or v.rank < 2:
-            raise ctx.fail(f"BATCH_MATMUL needs operands of rank >= 2, got {ctx.dims(t)}")
-        if adjoint:
-            perm = list(range(v.rank - 2)) + [v.rank - 1, v.rank - 2]
-            v = ctx.node("Transpose", [v], {"perm": perm}).output
-        operands.append(v)
+    operands = batch_matmul_operands(ctx, op)
     attrs = {"a_zero_point": _zero_point(ctx, a_t), "b_zero_point": _zero_point(ctx, b_t),
              "y_zero_point": _zero_point(ctx, y_t), "multiplier": multiplier, "shift": shift,
              "act_min": int(np.iinfo(ctx.dtype(y_t)).min),
