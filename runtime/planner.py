@@ -442,7 +442,7 @@ class _Transfers:
         """The variable holding ``value`` where ``provider`` reads it (adds the copy)."""
         var = self._names[id(value)]
         source = self._home.get(id(value))
-        here = getattr(provider, "device", "host")
+        here = provider.device
         there = "host" if source is None else source.device
         if here == there or (here != "host" and constant_data(value) is not None):
             return var
@@ -460,7 +460,7 @@ class _Transfers:
         return self._copies[key]
 
     def produced(self, node: Node, provider: ExecutionProvider) -> None:
-        if getattr(provider, "device", "host") != "host":
+        if provider.device != "host":
             for v in node.outputs:
                 self._home[id(v)] = provider
 
@@ -480,11 +480,7 @@ class _Transfers:
         return f"{fn}({self._names[id(value)]})"
 
 
-class _HostSide:
-    device = "host"
-
-
-_HOST = _HostSide()
+_HOST = ExecutionProvider()  # a provider whose tensors are numpy arrays
 
 
 __all__ = ["BufferPool", "ExecutionPlan", "PlanStep", "build_plan", "last_uses",

@@ -168,8 +168,7 @@ class InferenceSession:
                     assignment.append(provider)
                     break
                 if provider is self._providers[0]:
-                    why = getattr(provider, "unsupported_reason", None)
-                    refusals[node.name] = (why(node) if why else None) or "unsupported"
+                    refusals[node.name] = provider.unsupported_reason(node) or "unsupported"
             else:
                 names = ", ".join(p.name for p in self._providers)
                 supported = "; ".join(f"{p.name}: {', '.join(p.supported_ops())}"

@@ -93,10 +93,16 @@ class ExecutionProvider:
     Subclasses set ``name`` and implement :meth:`supports` and :meth:`build_kernel`;
     :meth:`output_alias` says whether a kernel's outputs may alias its inputs ("view"),
     are fresh arrays ("fresh") or arrays held by the kernel ("const"), which the planner
-    needs for buffer reuse and in-place decisions.
+    needs for buffer reuse and in-place decisions. A provider whose kernels take and return
+    tensors that live elsewhere than numpy's memory sets ``device`` (the planner then
+    inserts copies through its :meth:`upload` and :meth:`download`);
+    :meth:`unsupported_reason` says why :meth:`supports` refused a node (the session logs it).
     """
 
     name = "base"
+    #: Where this provider's kernels keep their tensors: ``"host"`` (numpy arrays) or a
+    #: device name (``"gpu"``).
+    device = "host"
 
     def supports(self, node: Node) -> bool:
         raise NotImplementedError
@@ -106,6 +112,20 @@ class ExecutionProvider:
 
     def output_alias(self, node: Node) -> str:
         return "fresh"
+
+    def unsupported_reason(self, node: Node) -> str | None:
+        """Why :meth:`supports` refuses ``node`` (None: no reason to give)."""
+        return None
+
+    def upload(self, tensor_type: Any) -> Callable[[np.ndarray], Any]:
+        """For a device provider: a function copying a host array of ``tensor_type`` to
+        the device."""
+        raise NotImplementedError(f"{self.name} keeps its tensors on the host")
+
+    def download(self, tensor_type: Any) -> Callable[[Any], np.ndarray]:
+        """For a device provider: a function copying one of its tensors of
+        ``tensor_type`` back to a host array."""
+        raise NotImplementedError(f"{self.name} keeps its tensors on the host")
 
     def supported_ops(self) -> list[str]:
         return []
