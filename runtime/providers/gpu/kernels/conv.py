@@ -48,12 +48,21 @@ DIRECT_FIELDS = [("n", "u32"), ("cin", "u32"), ("h", "u32"), ("w", "u32"), ("oh"
                  ("dh", "u32"), ("dw", "u32")]
 DIRECT_LAYOUT = ParamLayout(DIRECT_FIELDS)
 
-DIRECT_MAIN = """
+
+def direct_conv_main(zero: str, tap: str, result: str) -> str:
+    """The direct kernel's entry point: one thread per output element summing its window.
+    ``zero`` is the accumulator's start (``0.0`` / ``0``), ``tap`` the product of one input
+    and one weight given WGSL expressions ``{x}`` (input index) and ``{w}`` (weight index),
+    ``result`` what is stored from ``acc`` and the output channel ``co`` — the float Conv
+    and the integer QConv share the loop."""
+    product = tap.format(x="(plane + u32(ih)) * p.w + u32(iw)",
+                         w="((co * p.cin_g + ci) * p.kh + r) * p.kw + s")
+    return f"""
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
+        @builtin(local_invocation_index) lid: u32) {{
   let i = group_index(wid, nwg) * 256u + lid;
-  if (i >= p.n) { return; }
+  if (i >= p.n) {{ return; }}
   let ow = i % p.ow;
   var t = i / p.ow;
   let oh = t % p.oh;
@@ -61,23 +70,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let co = t % p.cout;
   let b = t / p.cout;
   let g = co / p.ng;
-  var acc = 0.0;
-  for (var ci = 0u; ci < p.cin_g; ci++) {
+  var acc = {zero};
+  for (var ci = 0u; ci < p.cin_g; ci++) {{
     let plane = (b * p.cin + g * p.cin_g + ci) * p.h;
-    for (var r = 0u; r < p.kh; r++) {
+    for (var r = 0u; r < p.kh; r++) {{
       let ih = i32(oh * p.sh + r * p.dh) - p.pt;
-      if (ih < 0 || ih >= i32(p.h)) { continue; }
-      for (var s = 0u; s < p.kw; s++) {
+      if (ih < 0 || ih >= i32(p.h)) {{ continue; }}
+      for (var s = 0u; s < p.kw; s++) {{
         let iw = i32(ow * p.sw + s * p.dw) - p.pl;
-        if (iw < 0 || iw >= i32(p.w)) { continue; }
-        acc += x[(plane + u32(ih)) * p.w + u32(iw)]
-             * wload(((co * p.cin_g + ci) * p.kh + r) * p.kw + s, co);
-      }
-    }
-  }
-  y[i] = act(acc * colscale[co] + colbias[co]);
-}
+        if (iw < 0 || iw >= i32(p.w)) {{ continue; }}
+        acc += {product};
+      }}
+    }}
+  }}
+  y[i] = {result};
+}}
 """
+
+
+DIRECT_MAIN = direct_conv_main("0.0", "x[{x}] * wload({w}, co)",
+                               "act(acc * colscale[co] + colbias[co])")
 
 
 def _direct_wgsl(kind: str, act: tuple) -> str:

@@ -12,7 +12,12 @@ import numpy as np
 
 from runtime.providers.base import Kernel, KernelContext
 from runtime.providers.gpu.kernels.common import HEADER, static_shape
-from runtime.providers.gpu.kernels.conv import DIRECT_BELOW, DIRECT_FIELDS, conv_geometry
+from runtime.providers.gpu.kernels.conv import (
+    DIRECT_BELOW,
+    DIRECT_FIELDS,
+    conv_geometry,
+    direct_conv_main,
+)
 from runtime.providers.gpu.kernels.gemm_core import LAYOUT, TILE_M, integer_gemm_wgsl, tile_groups
 from runtime.providers.gpu.kernels.qgemm import integer_check, requant_buffers, requant_params
 from runtime.providers.gpu.kernels.requantize import REQUANTIZE_WGSL
@@ -35,35 +40,9 @@ fn wload(e: u32) -> i32 {
   return bitcast<i32>(((wt[e >> 2u] >> ((e & 3u) * 8u)) & 0xffu) << 24u) >> 24u;
 }
 
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = group_index(wid, nwg) * 256u + lid;
-  if (i >= p.n) { return; }
-  let ow = i % p.ow;
-  var t = i / p.ow;
-  let oh = t % p.oh;
-  t = t / p.oh;
-  let co = t % p.cout;
-  let b = t / p.cout;
-  let g = co / p.ng;
-  var acc = 0;
-  for (var ci = 0u; ci < p.cin_g; ci++) {
-    let plane = (b * p.cin + g * p.cin_g + ci) * p.h;
-    for (var r = 0u; r < p.kh; r++) {
-      let ih = i32(oh * p.sh + r * p.dh) - p.pt;
-      if (ih < 0 || ih >= i32(p.h)) { continue; }
-      for (var s = 0u; s < p.kw; s++) {
-        let iw = i32(ow * p.sw + s * p.dw) - p.pl;
-        if (iw < 0 || iw >= i32(p.w)) { continue; }
-        acc += (x[(plane + u32(ih)) * p.w + u32(iw)] - p.x_zero)
-             * wload(((co * p.cin_g + ci) * p.kh + r) * p.kw + s);
-      }
-    }
-  }
-  y[i] = clamp(requantize(co, acc + bias[co]) + p.y_zero, p.act_min, p.act_max);
-}
-"""
+""" + direct_conv_main(
+    "0", "(x[{x}] - p.x_zero) * wload({w})",
+    "clamp(requantize(co, acc + bias[co]) + p.y_zero, p.act_min, p.act_max)")
 
 
 @gpu_kernel("QConv", check=integer_check, domain="edgefw")
