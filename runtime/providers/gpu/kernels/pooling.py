@@ -15,10 +15,11 @@ from runtime.providers.gpu.launch import Bind, GPUKernelEnv
 from runtime.providers.gpu.pipelines import GRID_WGSL, WORKGROUP, ParamLayout
 from runtime.providers.gpu.registry import float_tensors, gpu_kernel
 
-LAYOUT = ParamLayout([("n", "u32"), ("h", "u32"), ("w", "u32"), ("oh", "u32"), ("ow", "u32"),
-                      ("kh", "u32"), ("kw", "u32"), ("sh", "u32"), ("sw", "u32"),
-                      ("pt", "i32"), ("pl", "i32"), ("pb", "i32"), ("pr", "i32"),
-                      ("dh", "u32"), ("dw", "u32")])
+POOL_FIELDS = [("n", "u32"), ("h", "u32"), ("w", "u32"), ("oh", "u32"), ("ow", "u32"),
+               ("kh", "u32"), ("kw", "u32"), ("sh", "u32"), ("sw", "u32"),
+               ("pt", "i32"), ("pl", "i32"), ("pb", "i32"), ("pr", "i32"),
+               ("dh", "u32"), ("dw", "u32")]
+LAYOUT = ParamLayout(POOL_FIELDS)
 
 _MAIN = """
 @group(0) @binding(1) var<storage, read> x: array<ELEM>;
@@ -47,6 +48,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   FINISH
 }
 """
+
+
+
+def pool_wgsl(elem: str, init: str, accumulate: str, finish: str) -> str:
+    """The window loop with one thread per output: ``init`` declares the accumulators,
+    ``accumulate`` takes each in-image tap ``v`` (of WGSL type ``elem``), ``finish`` stores
+    ``y[i]`` — MaxPool, AveragePool and the integer QAveragePool share it."""
+    return _MAIN.replace("INIT", init).replace("ACCUMULATE", accumulate).replace(
+        "FINISH", finish).replace("ELEM", elem)
+
 
 _MAX = ("var acc = bitcast<f32>(0xff800000u);", "acc = max(acc, v);", "y[i] = acc;")
 _MAX_INT = ("var acc: i32 = -2147483648;", "acc = max(acc, v);", "y[i] = acc;")
@@ -104,8 +115,7 @@ def pool(ctx: KernelContext, env: GPUKernelEnv) -> Kernel:
     integer = dtype != "float32"
     include_pad = bool(ctx.attr("count_include_pad")) if not is_max else False
     init, accumulate, finish = (_MAX_INT if integer else _MAX) if is_max else _AVG
-    body = _MAIN.replace("INIT", init).replace("ACCUMULATE", accumulate).replace(
-        "FINISH", finish).replace("ELEM", "i32" if integer else "f32")
+    body = pool_wgsl("i32" if integer else "f32", init, accumulate, finish)
     extra = "" if is_max else _window_fn(include_pad)
     per_image = y_shape[1] * y_shape[2] * y_shape[3]
     fields = dict(h=x_shape[2], w=x_shape[3], oh=y_shape[2], ow=y_shape[3], kh=kernel[0],

@@ -15,6 +15,7 @@ from edgefw.ir import Node
 from edgefw.ir.schema.dims import resolve_pads
 from runtime.providers.base import Kernel, KernelContext
 from runtime.providers.gpu.kernels.common import HEADER, size_of, static_shape
+from runtime.providers.gpu.kernels.pooling import POOL_FIELDS, pool_wgsl
 from runtime.providers.gpu.kernels.qgemm import ACTIVATIONS
 from runtime.providers.gpu.kernels.requantize import REQUANTIZE_WGSL, requantize_table
 from runtime.providers.gpu.launch import Bind, GPUKernelEnv
@@ -29,39 +30,10 @@ fn rounding_divide(acc: i32, count: i32) -> i32 {
 }
 """
 
-POOL_LAYOUT = ParamLayout([("n", "u32"), ("h", "u32"), ("w", "u32"), ("oh", "u32"),
-                           ("ow", "u32"), ("kh", "u32"), ("kw", "u32"), ("sh", "u32"),
-                           ("sw", "u32"), ("pt", "i32"), ("pl", "i32"), ("lo", "i32"),
-                           ("hi", "i32")])
+POOL_LAYOUT = ParamLayout(POOL_FIELDS + [("lo", "i32"), ("hi", "i32")])
 
-_POOL = """
-@group(0) @binding(1) var<storage, read> x: array<i32>;
-@group(0) @binding(2) var<storage, read_write> y: array<i32>;
-
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = group_index(wid, nwg) * 256u + lid;
-  if (i >= p.n) { return; }
-  let ow = i % p.ow;
-  let t = i / p.ow;
-  let oh = t % p.oh;
-  let plane = t / p.oh;
-  var acc = 0;
-  var count = 0;
-  for (var r = 0u; r < p.kh; r++) {
-    let ih = i32(oh * p.sh + r) - p.pt;
-    if (ih < 0 || ih >= i32(p.h)) { continue; }
-    for (var s = 0u; s < p.kw; s++) {
-      let iw = i32(ow * p.sw + s) - p.pl;
-      if (iw < 0 || iw >= i32(p.w)) { continue; }
-      acc += x[(plane * p.h + u32(ih)) * p.w + u32(iw)];
-      count += 1;
-    }
-  }
-  y[i] = clamp(rounding_divide(acc, max(count, 1)), p.lo, p.hi);
-}
-"""
+_POOL = pool_wgsl("i32", "var acc = 0;\n  var count = 0;", "acc += v;\n      count += 1;",
+                  "y[i] = clamp(rounding_divide(acc, max(count, 1)), p.lo, p.hi);")
 
 GLOBAL_LAYOUT = ParamLayout([("n", "u32"), ("count", "u32"), ("x_zero", "i32"),
                              ("y_zero", "i32"), ("lo", "i32"), ("hi", "i32")])
@@ -112,7 +84,7 @@ def qaverage_pool(ctx: KernelContext, env: GPUKernelEnv) -> Kernel:
     per_image = size_of(y_shape[1:])
     fields = dict(h=x_shape[2], w=x_shape[3], oh=y_shape[2], ow=y_shape[3], kh=kernel[0],
                   kw=kernel[1], sh=strides[0], sw=strides[1], pt=pads[0][0], pl=pads[1][0],
-                  lo=lo, hi=hi)
+                  pb=pads[0][1], pr=pads[1][1], dh=1, dw=1, lo=lo, hi=hi)
     launch = env.launch(
         ("qaverage_pool", "int8"),
         lambda: "\n".join([POOL_LAYOUT.wgsl(), HEADER, GRID_WGSL, _ROUNDING_DIVIDE, _POOL]),
