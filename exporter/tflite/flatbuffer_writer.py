@@ -1,9 +1,9 @@
-"""Serialize nested dicts into a FlatBuffer, table by table, as :mod:`exporter.tflite.schema`
+"""Serialize nested dicts into a FlatBuffer, table by table, as :mod:`edgefw.ir.tflite_schema`
 describes them, with the ``flatbuffers`` package.
 
 A table is a dict of field name -> value; fields left out (or None) are not written and read
 back as their defaults. A ``union`` field takes ``(table_name, dict)`` and sets its type byte
-(the ``<field>_type`` field) from :data:`~exporter.tflite.schema.BUILTIN_OPTIONS`. Vectors of
+(the ``<field>_type`` field) from :data:`~edgefw.ir.tflite_schema.BUILTIN_OPTIONS`. Vectors of
 ``uint8`` given as ``bytes`` are aligned to :data:`DATA_ALIGNMENT` so a memory-mapped file
 can use constant data in place.
 
@@ -21,12 +21,10 @@ import flatbuffers
 import numpy as np
 
 from edgefw.errors import ExportError
-from exporter.tflite.schema import BUILTIN_OPTIONS, TABLES
+from edgefw.ir.tflite_schema import BUILTIN_OPTIONS, TABLES
 
 #: Alignment of byte vectors (constant tensor data), as TFLite's ``(force_align: 16)``.
 DATA_ALIGNMENT = 16
-#: TFLite's 4-byte file identifier.
-FILE_IDENTIFIER = b"TFL3"
 
 _SCALARS = {
     "bool": ("PrependBoolSlot", np.bool_), "int8": ("PrependInt8Slot", np.int8),
@@ -112,4 +110,4 @@ def _scalar_vector(builder: flatbuffers.Builder, element: str, value: Any) -> in
     return builder.CreateNumpyVector(array.astype(array.dtype.newbyteorder("<"), copy=False))
 
 
-__all__ = ["DATA_ALIGNMENT", "FILE_IDENTIFIER", "serialize"]
+__all__ = ["DATA_ALIGNMENT", "serialize"]

@@ -30,10 +30,10 @@ import numpy as np
 from edgefw.errors import ExportError
 from edgefw.ir import Graph, Node, Value
 from edgefw.ir.graph import constant_data
+from edgefw.ir.tflite_schema import ACTIVATIONS
 from exporter.tflite import layout
 from exporter.tflite.layout import Perm
 from exporter.tflite.model import TensorQuantization, TFLiteModel
-from exporter.tflite.schema import ACTIVATIONS
 
 Rule = Callable[["LoweringContext", Node], None]
 #: IR op type -> lowering rule.

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from edgefw.errors import ExportError, ModelFormatError
-from exporter.tflite.schema import field_slot
+from edgefw.ir.tflite_schema import field_slot
 
 #: The Model.metadata entry edgefw writes (JSON).
 EDGEFW_METADATA = "edgefw"

@@ -25,15 +25,16 @@ from typing import Any
 import numpy as np
 
 from edgefw.errors import ExportError
-from exporter.tflite.flatbuffer_writer import FILE_IDENTIFIER, serialize
-from exporter.tflite.op_versions import operator_version
-from exporter.tflite.schema import (
+from edgefw.ir.tflite_schema import (
     BUILTIN_OPERATORS,
+    FILE_IDENTIFIER,
     OPERATOR_OPTIONS,
     PLACEHOLDER_FOR_GREATER_OP_CODES,
     SCHEMA_VERSION,
     TENSOR_TYPES,
 )
+from exporter.tflite.flatbuffer_writer import serialize
+from exporter.tflite.op_versions import operator_version
 
 #: A FlatBuffer addresses with 32-bit unsigned offsets: files stay below 2 GiB.
 MAX_FLATBUFFER_BYTES = 2**31 - 1

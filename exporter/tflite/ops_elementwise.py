@@ -14,6 +14,7 @@ import numpy as np
 
 from edgefw.ir import Node, Value
 from edgefw.ir.passes.fuse_activation_pass import activation_spec
+from edgefw.ir.tflite_schema import TENSOR_TYPES
 from exporter.tflite import layout
 from exporter.tflite.layout import Perm
 from exporter.tflite.lowering import LoweringContext, lowers
@@ -25,7 +26,6 @@ from exporter.tflite.quantized import (
     weight_source,
     weight_tensor,
 )
-from exporter.tflite.schema import TENSOR_TYPES
 
 _UNARY = {
     "Relu": "RELU", "Sigmoid": "LOGISTIC", "Tanh": "TANH", "Exp": "EXP", "Log": "LOG",

@@ -13,6 +13,7 @@ import numpy as np
 
 from edgefw.ir import Node, Value
 from edgefw.ir.schema.dims import resolve_pads, same_pads
+from edgefw.ir.tflite_schema import PADDINGS
 from exporter.tflite import layout
 from exporter.tflite.lowering import LoweringContext, lowers
 from exporter.tflite.ops_elementwise import is_constant, reduce
@@ -26,7 +27,6 @@ from exporter.tflite.quantized import (
     weight_source,
     weight_tensor,
 )
-from exporter.tflite.schema import PADDINGS
 
 
 # ---------------------------------------------------------------------- padding

@@ -15,8 +15,8 @@ import numpy as np
 
 from edgefw.ir import Value
 from edgefw.ir.dtypes import to_onnx
+from edgefw.ir.tflite_schema import TENSOR_TYPE_NAMES
 from runtime.loaders.tflite_lowering import FUSED_META, Lowering, Operator, Perm, lowers
-from runtime.loaders.tflite_schema import TENSOR_TYPE_NAMES
 
 # TFLite op -> IR op: unary ops that map one to one.
 _UNARY = {

@@ -39,6 +39,13 @@ import numpy as np
 
 from edgefw.errors import EdgeFWError, GraphError, ModelFormatError, UnsupportedOpError
 from edgefw.ir import Graph, QuantParams, Value
+from edgefw.ir.tflite_schema import (
+    BUILTIN_OPERATOR_NAMES,
+    PLACEHOLDER_FOR_GREATER_OP_CODES,
+    SCHEMA_VERSION,
+    TENSOR_TYPE_NAMES,
+    builtin_operator_name,
+)
 from runtime.loaders import (  # noqa: F401 - the rule modules register on import
     tflite_elementwise,
     tflite_nn,
@@ -46,15 +53,7 @@ from runtime.loaders import (  # noqa: F401 - the rule modules register on impor
     tflite_tensor,
 )
 from runtime.loaders.tflite_lowering import OPTIONS_TABLES, RULES, Lowering, Operator, TensorInfo
-from runtime.loaders.tflite_schema import (
-    BUILTIN_OPERATOR_NAMES,
-    PLACEHOLDER_FOR_GREATER_OP_CODES,
-    SCHEMA_VERSION,
-    TENSOR_TYPE_NAMES,
-    FlatBufferFile,
-    Table,
-    builtin_operator_name,
-)
+from runtime.loaders.tflite_schema import FlatBufferFile, Table
 
 #: Largest file read (a FlatBuffer addresses < 2 GiB; larger models keep buffers after it).
 MAX_FILE_BYTES = 2**32

@@ -35,7 +35,8 @@ import numpy as np
 
 from edgefw.errors import GraphError, ModelFormatError, UnsupportedOpError
 from edgefw.ir import Graph, Node, QuantParams, Value
-from runtime.loaders.tflite_schema import ACTIVATION_NAMES, SLOTS, Table
+from edgefw.ir.tflite_schema import ACTIVATION_NAMES
+from runtime.loaders.tflite_schema import SLOTS, Table
 
 Perm = tuple[int, ...]
 #: ``stored = nhwc.transpose(NCHW)``: channels-first storage of a rank-4 NHWC tensor.

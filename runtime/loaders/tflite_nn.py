@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgefw.ir import Value
+from edgefw.ir.tflite_schema import PADDING_NAMES
 from runtime.loaders import tflite_quantized as quantized
 from runtime.loaders.tflite_lowering import (
     FUSED_META,
@@ -27,7 +28,6 @@ from runtime.loaders.tflite_lowering import (
     batch_matmul_operands,
     lowers,
 )
-from runtime.loaders.tflite_schema import PADDING_NAMES
 
 #: DEPTHWISE filter [1, H, W, C*M] -> the grouped Conv's [C*M, 1, H, W].
 DEPTHWISE_FILTER: tuple[int, ...] = (3, 0, 1, 2)

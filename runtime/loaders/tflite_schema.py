@@ -1,5 +1,5 @@
-"""A bounds-checked reader for ``.tflite`` FlatBuffers and the parts of TFLite's
-``schema.fbs`` (schema version 3) the loader needs: table slots, enums, op names.
+"""A bounds-checked reader for ``.tflite`` FlatBuffers, driven by the tables of TFLite's
+``schema.fbs`` in :mod:`edgefw.ir.tflite_schema` (field slots, types and defaults).
 
 A ``.tflite`` file is untrusted input. Every offset the reader follows — the root offset,
 each table's vtable, each field, each vector and string — is checked against the file
@@ -9,15 +9,12 @@ crash or a huge allocation. Vectors of numbers come back as read-only numpy view
 file (nothing is copied); counts are limited before any list is built.
 
 Only the standard library and numpy are used (no ``flatbuffers`` object API, no
-TensorFlow), so a device reads models with the runtime alone. The tables here are checked
-against ``ai_edge_litert.schema_py_generated`` by ``tests/runtime/tflite/test_tflite_schema.py``.
+TensorFlow), so a device reads models with the runtime alone.
 
     >>> data = open("tests/fixtures/tflite/mlp_float32.tflite", "rb").read()
     >>> model = FlatBufferFile(data, "mlp.tflite").root()
     >>> model.get("version"), len(model.tables("subgraphs"))
     (3, 1)
-    >>> BUILTIN_OPERATOR_NAMES[9], TENSOR_TYPE_NAMES[9]
-    ('FULLY_CONNECTED', 'int8')
 """
 
 from __future__ import annotations
@@ -28,156 +25,28 @@ from typing import Any
 import numpy as np
 
 from edgefw.errors import ModelFormatError
+from edgefw.ir.tflite_schema import BUILTIN_OPTIONS, FILE_IDENTIFIER, TABLES
 
-FILE_IDENTIFIER = b"TFL3"
-SCHEMA_VERSION = 3
-#: ``OperatorCode.deprecated_builtin_code`` holds this for codes that need ``builtin_code``.
-PLACEHOLDER_FOR_GREATER_OP_CODES = 127
 #: Longest vector (elements) the reader accepts: more is a corrupt length, not a model.
 MAX_VECTOR_ELEMENTS = 1 << 31
 
-_NAMES = (  # BuiltinOperator, code = position
-    "ADD AVERAGE_POOL_2D CONCATENATION CONV_2D DEPTHWISE_CONV_2D DEPTH_TO_SPACE DEQUANTIZE "
-    "EMBEDDING_LOOKUP FLOOR FULLY_CONNECTED HASHTABLE_LOOKUP L2_NORMALIZATION L2_POOL_2D "
-    "LOCAL_RESPONSE_NORMALIZATION LOGISTIC LSH_PROJECTION LSTM MAX_POOL_2D MUL RELU "
-    "RELU_N1_TO_1 RELU6 RESHAPE RESIZE_BILINEAR RNN SOFTMAX SPACE_TO_DEPTH SVDF TANH "
-    "CONCAT_EMBEDDINGS SKIP_GRAM CALL CUSTOM EMBEDDING_LOOKUP_SPARSE PAD "
-    "UNIDIRECTIONAL_SEQUENCE_RNN GATHER BATCH_TO_SPACE_ND SPACE_TO_BATCH_ND TRANSPOSE MEAN "
-    "SUB DIV SQUEEZE UNIDIRECTIONAL_SEQUENCE_LSTM STRIDED_SLICE BIDIRECTIONAL_SEQUENCE_RNN "
-    "EXP TOPK_V2 SPLIT LOG_SOFTMAX DELEGATE BIDIRECTIONAL_SEQUENCE_LSTM CAST PRELU MAXIMUM "
-    "ARG_MAX MINIMUM LESS NEG PADV2 GREATER GREATER_EQUAL LESS_EQUAL SELECT SLICE SIN "
-    "TRANSPOSE_CONV SPARSE_TO_DENSE TILE EXPAND_DIMS EQUAL NOT_EQUAL LOG SUM SQRT RSQRT "
-    "SHAPE POW ARG_MIN FAKE_QUANT REDUCE_PROD REDUCE_MAX PACK LOGICAL_OR ONE_HOT LOGICAL_AND "
-    "LOGICAL_NOT UNPACK REDUCE_MIN FLOOR_DIV REDUCE_ANY SQUARE ZEROS_LIKE FILL FLOOR_MOD "
-    "RANGE RESIZE_NEAREST_NEIGHBOR LEAKY_RELU SQUARED_DIFFERENCE MIRROR_PAD ABS SPLIT_V "
-    "UNIQUE CEIL REVERSE_V2 ADD_N GATHER_ND COS WHERE RANK ELU REVERSE_SEQUENCE MATRIX_DIAG "
-    "QUANTIZE MATRIX_SET_DIAG ROUND HARD_SWISH IF WHILE NON_MAX_SUPPRESSION_V4 "
-    "NON_MAX_SUPPRESSION_V5 SCATTER_ND SELECT_V2 DENSIFY SEGMENT_SUM BATCH_MATMUL "
-    "PLACEHOLDER_FOR_GREATER_OP_CODES CUMSUM CALL_ONCE BROADCAST_TO RFFT2D CONV_3D IMAG REAL "
-    "COMPLEX_ABS HASHTABLE HASHTABLE_FIND HASHTABLE_IMPORT HASHTABLE_SIZE REDUCE_ALL "
-    "CONV_3D_TRANSPOSE VAR_HANDLE READ_VARIABLE ASSIGN_VARIABLE BROADCAST_ARGS "
-    "RANDOM_STANDARD_NORMAL BUCKETIZE RANDOM_UNIFORM MULTINOMIAL GELU DYNAMIC_UPDATE_SLICE "
-    "RELU_0_TO_1 UNSORTED_SEGMENT_PROD UNSORTED_SEGMENT_MAX UNSORTED_SEGMENT_SUM ATAN2 "
-    "UNSORTED_SEGMENT_MIN SIGN BITCAST BITWISE_XOR RIGHT_SHIFT"
-).split()
-#: ``BuiltinOperator`` code -> name (StableHLO codes from 162 on are left out).
-BUILTIN_OPERATOR_NAMES: dict[int, str] = dict(enumerate(_NAMES))
-
-
-def builtin_operator_name(code: int) -> str:
-    """``"CONV_2D"`` for 3; ``"builtin code 999"`` for a code this table does not know."""
-    return BUILTIN_OPERATOR_NAMES.get(code, f"builtin code {code}")
-
-
-#: ``TensorType`` code -> dtype name (edgefw's where the IR has the type).
-TENSOR_TYPE_NAMES: dict[int, str] = {
-    0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string", 6: "bool",
-    7: "int16", 8: "complex64", 9: "int8", 10: "float64", 11: "complex128", 12: "uint64",
-    13: "resource", 14: "variant", 15: "uint32", 16: "uint16", 17: "int4", 18: "bfloat16",
-}  # fmt: skip
-#: ``ActivationFunctionType`` code -> name.
-ACTIVATION_NAMES: dict[int, str] = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6",
-                                    4: "TANH", 5: "SIGN_BIT"}
-#: ``Padding`` code -> name.
-PADDING_NAMES: dict[int, str] = {0: "SAME", 1: "VALID"}
-
-# Field kinds: a struct code for scalars ("b", "B", "i", "I", "q", "Q", "f", "?"),
-# "str", "T:<Table>" (a table), "[T:<Table>]" (vector of tables), "[<code>]" (vector of
-# scalars) and "union" (its type is the preceding "<name>_type" field).
-_FIELDS: dict[str, tuple[tuple[str, str, Any], ...]] = {
-    "Model": (("version", "I", 0), ("operator_codes", "[T:OperatorCode]", None),
-              ("subgraphs", "[T:SubGraph]", None), ("description", "str", None),
-              ("buffers", "[T:Buffer]", None), ("metadata_buffer", "[i]", None),
-              ("metadata", "[T:Metadata]", None), ("signature_defs", "[T:SignatureDef]", None)),
-    "SubGraph": (("tensors", "[T:Tensor]", None), ("inputs", "[i]", None),
-                 ("outputs", "[i]", None), ("operators", "[T:Operator]", None),
-                 ("name", "str", None)),
-    "Tensor": (("shape", "[i]", None), ("type", "b", 0), ("buffer", "I", 0), ("name", "str", None),
-               ("quantization", "T:QuantizationParameters", None), ("is_variable", "?", False),
-               ("sparsity", "T:SparsityParameters", None), ("shape_signature", "[i]", None),
-               ("has_rank", "?", False), ("variant_tensors", "[T:VariantSubType]", None),
-               ("external_buffer", "I", 0)),
-    "QuantizationParameters": (("min", "[f]", None), ("max", "[f]", None),
-                               ("scale", "[f]", None), ("zero_point", "[q]", None),
-                               ("details_type", "B", 0), ("details", "union", None),
-                               ("quantized_dimension", "i", 0)),
-    "SparsityParameters": (),
-    "VariantSubType": (),
-    "Buffer": (("data", "[B]", None), ("offset", "Q", 0), ("size", "Q", 0)),
-    "OperatorCode": (("deprecated_builtin_code", "b", 0), ("custom_code", "str", None),
-                     ("version", "i", 1), ("builtin_code", "i", 0)),
-    "Operator": (("opcode_index", "I", 0), ("inputs", "[i]", None), ("outputs", "[i]", None),
-                 ("builtin_options_type", "B", 0), ("builtin_options", "union", None),
-                 ("custom_options", "[B]", None), ("custom_options_format", "b", 0),
-                 ("mutating_variable_inputs", "[?]", None), ("intermediates", "[i]", None)),
-    "SignatureDef": (("inputs", "[T:TensorMap]", None), ("outputs", "[T:TensorMap]", None),
-                     ("signature_key", "str", None), ("deprecated_tag", "str", None),
-                     ("subgraph_index", "I", 0)),
-    "TensorMap": (("name", "str", None), ("tensor_index", "I", 0)),
-    "Metadata": (("name", "str", None), ("buffer", "I", 0)),
-    # BuiltinOptions tables the loader reads (the union's type -> table name below).
-    "Conv2DOptions": (("padding", "b", 0), ("stride_w", "i", 0), ("stride_h", "i", 0),
-                      ("fused_activation_function", "b", 0), ("dilation_w_factor", "i", 1),
-                      ("dilation_h_factor", "i", 1)),
-    "DepthwiseConv2DOptions": (("padding", "b", 0), ("stride_w", "i", 0), ("stride_h", "i", 0),
-                               ("depth_multiplier", "i", 0),
-                               ("fused_activation_function", "b", 0),
-                               ("dilation_w_factor", "i", 1), ("dilation_h_factor", "i", 1)),
-    "Pool2DOptions": (("padding", "b", 0), ("stride_w", "i", 0), ("stride_h", "i", 0),
-                      ("filter_width", "i", 0), ("filter_height", "i", 0),
-                      ("fused_activation_function", "b", 0)),
-    "FullyConnectedOptions": (("fused_activation_function", "b", 0),
-                              ("weights_format", "b", 0), ("keep_num_dims", "?", False),
-                              ("asymmetric_quantize_inputs", "?", False)),
-    "SoftmaxOptions": (("beta", "f", 0.0),),
-    "ConcatenationOptions": (("axis", "i", 0), ("fused_activation_function", "b", 0)),
-    "AddOptions": (("fused_activation_function", "b", 0),),
-    "SubOptions": (("fused_activation_function", "b", 0),),
-    "MulOptions": (("fused_activation_function", "b", 0),),
-    "DivOptions": (("fused_activation_function", "b", 0),),
-    "ReshapeOptions": (("new_shape", "[i]", None),),
-    "ReducerOptions": (("keep_dims", "?", False),),
-    "StridedSliceOptions": (("begin_mask", "i", 0), ("end_mask", "i", 0),
-                            ("ellipsis_mask", "i", 0), ("new_axis_mask", "i", 0),
-                            ("shrink_axis_mask", "i", 0), ("offset", "?", False)),
-    "SqueezeOptions": (("squeeze_dims", "[i]", None),),
-    "GatherOptions": (("axis", "i", 0), ("batch_dims", "i", 0)),
-    "SplitOptions": (("num_splits", "i", 0),),
-    "SplitVOptions": (("num_splits", "i", 0),),
-    "CastOptions": (("in_data_type", "b", 0), ("out_data_type", "b", 0)),
-    "BatchMatMulOptions": (("adj_x", "?", False), ("adj_y", "?", False),
-                           ("asymmetric_quantize_inputs", "?", False)),
-    "GeluOptions": (("approximate", "?", False),),
-    "LeakyReluOptions": (("alpha", "f", 0.0),),
-    "MirrorPadOptions": (("mode", "b", 0),),
-    "PackOptions": (("values_count", "i", 0), ("axis", "i", 0)),
-    "UnpackOptions": (("num", "i", 0), ("axis", "i", 0)),
-    "ShapeOptions": (("out_type", "b", 0),),
-    "ArgMaxOptions": (("output_type", "b", 0),),
-    "ArgMinOptions": (("output_type", "b", 0),),
-}  # fmt: skip
-
-#: ``BuiltinOptions`` union type -> options table name (those the loader reads).
-BUILTIN_OPTIONS: dict[int, str] = {
-    1: "Conv2DOptions", 2: "DepthwiseConv2DOptions", 5: "Pool2DOptions",
-    8: "FullyConnectedOptions", 9: "SoftmaxOptions", 10: "ConcatenationOptions",
-    11: "AddOptions", 17: "ReshapeOptions", 21: "MulOptions", 23: "GatherOptions",
-    27: "ReducerOptions", 28: "SubOptions", 29: "DivOptions", 30: "SqueezeOptions",
-    32: "StridedSliceOptions", 35: "SplitOptions", 37: "CastOptions", 40: "ArgMaxOptions",
-    55: "ShapeOptions", 57: "ArgMinOptions", 59: "PackOptions", 64: "UnpackOptions",
-    75: "LeakyReluOptions", 77: "MirrorPadOptions", 79: "SplitVOptions",
-    101: "BatchMatMulOptions", 116: "GeluOptions",
-}  # fmt: skip
-
-#: Table name -> {field: (slot, kind, default)}.
+#: Table name -> {field: (slot, type, default)}; types are spelled as in ``TABLES``.
 SLOTS: dict[str, dict[str, tuple[int, str, Any]]] = {
     table: {name: (slot, kind, default) for slot, (name, kind, default) in enumerate(fields)}
-    for table, fields in _FIELDS.items()
+    for table, fields in TABLES.items()
+}
+#: ``BuiltinOptions`` union type -> the options table it holds.
+_OPTIONS_TABLES: dict[int, str] = {
+    code: name for name, code in BUILTIN_OPTIONS.items() if name in TABLES
 }
 
-_SCALAR_SIZES = {code: struct.calcsize("<" + code) for code in "bBhHiIqQf?"}
-_NUMPY_TYPES = {"b": "<i1", "B": "<u1", "i": "<i4", "I": "<u4", "q": "<i8", "Q": "<u8",
-                "f": "<f4", "?": "<u1"}
+#: Scalar field type -> its ``struct`` code.
+_STRUCT_CODES = {"int8": "b", "uint8": "B", "int16": "h", "uint16": "H", "int32": "i",
+                 "uint32": "I", "int64": "q", "uint64": "Q", "float32": "f", "bool": "?"}
+_SCALAR_SIZES = {code: struct.calcsize("<" + code) for code in _STRUCT_CODES.values()}
+#: Element type -> numpy dtype of a vector of numbers (bools as their bytes).
+_NUMPY_TYPES = {"int8": "<i1", "uint8": "<u1", "int32": "<i4", "uint32": "<u4",
+                "int64": "<i8", "uint64": "<u8", "float32": "<f4", "bool": "<u1"}
 
 
 class FlatBufferFile:
@@ -239,7 +108,8 @@ class Table:
         offset = self.buf.scalar("H", self._vtable + entry, f"{self.where} vtable")
         if offset == 0:
             return None, kind, default
-        size = 4 if kind[0] in "[Tsu" else _SCALAR_SIZES[kind]
+        code = _STRUCT_CODES.get(kind)
+        size = 4 if code is None else _SCALAR_SIZES[code]  # others are 4-byte offsets
         if offset < 4 or offset + size > self._table_size:
             raise self.buf.fail(f"{self.where}.{name}: field offset {offset} lies outside its "
                                 f"table ({self._table_size} bytes)")
@@ -255,16 +125,16 @@ class Table:
         where = f"{self.where}.{name}"
         if pos is None:
             return default
-        if kind in _SCALAR_SIZES:
-            return self.buf.scalar(kind, pos, where)
-        if kind == "str":
+        if kind in _STRUCT_CODES:
+            return self.buf.scalar(_STRUCT_CODES[kind], pos, where)
+        if kind == "string":
             start, count = self._vector(pos, 1, where)
             try:
                 return bytes(self.buf.data[start:start + count]).decode("utf-8")
             except UnicodeDecodeError:
                 raise self.buf.fail(f"{where} is not valid UTF-8 text") from None
-        if kind.startswith("T:"):
-            return self.buf.table(self._target(pos, where), kind[2:], where)
+        if kind in TABLES:
+            return self.buf.table(self._target(pos, where), kind, where)
         if kind.startswith("[") and kind[1:-1] in _NUMPY_TYPES:
             dtype = np.dtype(_NUMPY_TYPES[kind[1:-1]])
             start, count = self._vector(pos, dtype.itemsize, where)
@@ -280,15 +150,15 @@ class Table:
         start, count = self._vector(pos, 4, where)
         if count > limit:
             raise self.buf.fail(f"{where} has {count} entries; at most {limit} are supported")
-        return [self.buf.table(self._target(start + 4 * i, f"{where}[{i}]"), kind[3:-1],
+        return [self.buf.table(self._target(start + 4 * i, f"{where}[{i}]"), kind[1:-1],
                                f"{where}[{i}]") for i in range(count)]
 
     def union(self, name: str) -> tuple[int, Table | None]:
         """(union type, its table or None) of a union field; the table's kind comes from
-        :data:`BUILTIN_OPTIONS` (None when the loader does not read that type)."""
+        ``BuiltinOptions`` (None for a type whose table ``TABLES`` does not list)."""
         type_code = self.get(f"{name}_type")
         pos, _, _ = self._field(name)
-        kind = BUILTIN_OPTIONS.get(type_code)
+        kind = _OPTIONS_TABLES.get(type_code)
         if pos is None or kind is None:
             return type_code, None
         where = f"{self.where}.{name}"
@@ -313,17 +183,8 @@ class Table:
 
 
 __all__ = [
-    "ACTIVATION_NAMES",
-    "BUILTIN_OPERATOR_NAMES",
-    "BUILTIN_OPTIONS",
-    "FILE_IDENTIFIER",
     "MAX_VECTOR_ELEMENTS",
-    "PADDING_NAMES",
-    "PLACEHOLDER_FOR_GREATER_OP_CODES",
-    "SCHEMA_VERSION",
     "SLOTS",
-    "TENSOR_TYPE_NAMES",
     "FlatBufferFile",
     "Table",
-    "builtin_operator_name",
 ]

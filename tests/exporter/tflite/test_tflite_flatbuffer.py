@@ -1,10 +1,8 @@
-"""The FlatBuffer knowledge in exporter/tflite/schema.py agrees with the generated code that
-ai-edge-litert ships (TFLite's own schema.fbs), and the writer / metadata reader built on it
-round-trip."""
+"""The FlatBuffer writer and the metadata reader round-trip through the generated code that
+ai-edge-litert ships (TFLite's own schema.fbs). The schema tables they use are checked in
+``tests/ir/test_tflite_schema.py``."""
 
 from __future__ import annotations
-
-import re
 
 import numpy as np
 import pytest
@@ -13,64 +11,8 @@ from edgefw.errors import ModelFormatError
 from exporter.tflite import read_metadata, read_metadata_buffers
 from exporter.tflite.flatbuffer_writer import serialize
 from exporter.tflite.model import TensorQuantization, TFLiteModel
-from exporter.tflite.schema import (
-    ACTIVATIONS,
-    BUILTIN_OPERATORS,
-    BUILTIN_OPTIONS,
-    OPERATOR_OPTIONS,
-    PADDINGS,
-    TABLES,
-    TENSOR_TYPES,
-)
 
 schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
-SOURCE = open(schema.__file__, encoding="utf-8").read()
-_SLOT = re.compile(r"def (\w+)Add(\w+)\(builder, \w+\):\s+builder\.Prepend(\w+)Slot\((\d+), ")
-GENERATED_SLOTS = {(m[0], m[1]): (m[2], int(m[3])) for m in _SLOT.findall(SOURCE)}
-_KIND = {"bool": "Bool", "int8": "Int8", "uint8": "Uint8", "int16": "Int16",
-         "uint16": "Uint16", "int32": "Int32", "uint32": "Uint32", "int64": "Int64",
-         "uint64": "Uint64", "float32": "Float32", "float64": "Float64"}
-
-
-def camel(name: str) -> str:
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
-
-
-def enum(cls) -> dict[str, int]:
-    return {k: v for k, v in vars(cls).items() if not k.startswith("_")}
-
-
-def test_enums_match_generated_code():
-    generated = enum(schema.BuiltinOperator)
-    for name, code in BUILTIN_OPERATORS.items():
-        assert generated[name] == code, name
-    assert set(generated) - set(BUILTIN_OPERATORS) <= {n for n in generated
-                                                       if n.startswith("STABLEHLO")}
-    assert enum(schema.BuiltinOptions) == BUILTIN_OPTIONS
-    assert enum(schema.ActivationFunctionType) == ACTIVATIONS
-    assert enum(schema.Padding) == PADDINGS
-    types = enum(schema.TensorType)
-    for name, code in TENSOR_TYPES.items():
-        assert types[name.upper()] == code, name
-
-
-@pytest.mark.parametrize("table", sorted(TABLES))
-def test_table_slots_match_generated_code(table):
-    assert hasattr(schema, table), f"{table} is not a TFLite table"
-    for slot, (field, kind, _) in enumerate(TABLES[table]):
-        if field.startswith("deprecated_") and field != "deprecated_builtin_code":
-            continue  # deprecated fields keep their slot but have no generated adder
-        method, generated_slot = GENERATED_SLOTS[(table, camel(field))]
-        assert generated_slot == slot, (table, field)
-        expected = _KIND.get(kind, "UOffsetTRelative")
-        if kind == "union":
-            expected = "UOffsetTRelative"
-        assert method == expected, (table, field, method, kind)
-
-
-def test_every_options_table_is_known():
-    for op, options in OPERATOR_OPTIONS.items():
-        assert op in BUILTIN_OPERATORS and options in BUILTIN_OPTIONS and options in TABLES
 
 
 def test_model_roundtrips_through_generated_reader():

@@ -1,28 +1,37 @@
 """What a ``.tflite`` FlatBuffer holds, written down once from TFLite's ``schema.fbs``
-(schema version 3): enum values, and for each table the fields in slot order.
+(schema version 3): the file identifier, enum values, and for each table the fields in
+slot order with their types and defaults.
 
-The exporter builds files from these tables; a loader can read files with them (a field's
-vtable entry is at ``4 + 2 * slot``). This module imports only the standard library so the
-runtime may use it on a device; a test checks every value here against the generated code
-that ai-edge-litert ships (``ai_edge_litert.schema_py_generated``).
+The exporter (``exporter.tflite``) writes files from these tables and the runtime's loader
+(``runtime.loaders.tflite_schema``) reads them with the same ones; they live in the IR
+package because both may import it and neither may import the other. Only the standard
+library is used, so a device loads it with the runtime. ``tests/ir/test_tflite_schema.py``
+checks every value here against the generated code that ai-edge-litert ships
+(``ai_edge_litert.schema_py_generated``).
 
     >>> BUILTIN_OPERATORS["FULLY_CONNECTED"], builtin_operator_name(150)
     (9, 'GELU')
-    >>> field_slot("Tensor", "shape_signature"), TENSOR_TYPES["int8"]
-    (7, 9)
+    >>> builtin_operator_name(4000), BUILTIN_OPERATOR_NAMES[3]
+    ('builtin code 4000', 'CONV_2D')
+    >>> field_slot("Tensor", "shape_signature"), TENSOR_TYPES["int8"], TENSOR_TYPE_NAMES[9]
+    (7, 9, 'int8')
     >>> OPERATOR_OPTIONS["CONV_2D"], BUILTIN_OPTIONS["Conv2DOptions"]
     ('Conv2DOptions', 1)
+    >>> ACTIVATION_NAMES[ACTIVATIONS["RELU6"]], PADDING_NAMES[1]
+    ('RELU6', 'VALID')
 """
 
 from __future__ import annotations
 
-#: The schema version written in ``Model.version``.
+#: ``file_identifier``: bytes 4..8 of every ``.tflite`` file.
+FILE_IDENTIFIER = b"TFL3"
+#: The schema version in ``Model.version`` (written, and the one the loader reads).
 SCHEMA_VERSION = 3
 #: ``OperatorCode.deprecated_builtin_code`` (an int8) holds codes below this; larger codes
 #: store this placeholder there and the real code in ``builtin_code``.
 PLACEHOLDER_FOR_GREATER_OP_CODES = 127
 
-#: ``BuiltinOperator`` (StableHLO ops left out).
+#: ``BuiltinOperator`` name -> code (StableHLO ops left out).
 BUILTIN_OPERATORS: dict[str, int] = {
     "ADD": 0, "AVERAGE_POOL_2D": 1, "CONCATENATION": 2, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 4,
     "DEPTH_TO_SPACE": 5, "DEQUANTIZE": 6, "EMBEDDING_LOOKUP": 7, "FLOOR": 8, "FULLY_CONNECTED": 9,
@@ -60,6 +69,9 @@ BUILTIN_OPERATORS: dict[str, int] = {
     "ATAN2": 156, "UNSORTED_SEGMENT_MIN": 157, "SIGN": 158, "BITCAST": 159, "BITWISE_XOR": 160,
     "RIGHT_SHIFT": 161, "DILATE": 203, "REDUCE_WINDOW": 205,
 }  # fmt: skip
+
+#: ``BuiltinOperator`` code -> name.
+BUILTIN_OPERATOR_NAMES: dict[int, str] = {code: name for name, code in BUILTIN_OPERATORS.items()}
 
 #: ``BuiltinOptions`` union: options table name -> union type index.
 BUILTIN_OPTIONS: dict[str, int] = {
@@ -116,8 +128,12 @@ TENSOR_TYPE_NAMES: dict[int, str] = {code: name for name, code in TENSOR_TYPES.i
 ACTIVATIONS: dict[str, int] = {
     "NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3, "TANH": 4, "SIGN_BIT": 5,
 }
+#: ``ActivationFunctionType`` code -> name.
+ACTIVATION_NAMES: dict[int, str] = {code: name for name, code in ACTIVATIONS.items()}
 #: ``Padding``.
 PADDINGS: dict[str, int] = {"SAME": 0, "VALID": 1}
+#: ``Padding`` code -> name.
+PADDING_NAMES: dict[int, str] = {code: name for name, code in PADDINGS.items()}
 #: ``MirrorPadMode``.
 MIRROR_PAD_MODES: dict[str, int] = {"REFLECT": 0, "SYMMETRIC": 1}
 
@@ -169,7 +185,11 @@ _TABLE_FIELDS: dict[str, tuple[tuple[str, str, object], ...]] = {
         ("name", "string", None), ("quantization", "QuantizationParameters", None),
         ("is_variable", "bool", False), ("sparsity", "SparsityParameters", None),
         ("shape_signature", "[int32]", None), ("has_rank", "bool", False),
+        ("variant_tensors", "[VariantSubType]", None), ("external_buffer", "uint32", 0),
     ),
+    # Fields of these two are left out: neither the exporter nor the loader uses them.
+    "SparsityParameters": (),
+    "VariantSubType": (),
     "QuantizationParameters": (
         ("min", "[float32]", None), ("max", "[float32]", None), ("scale", "[float32]", None),
         ("zero_point", "[int64]", None), ("details_type", "uint8", 0),
@@ -264,12 +284,9 @@ TABLES: dict[str, tuple[tuple[str, str, object], ...]] = {
     **_TABLE_FIELDS, **{name: () for name in _EMPTY_OPTIONS},
 }
 
-_BUILTIN_NAMES = {code: name for name, code in BUILTIN_OPERATORS.items()}
-
-
 def builtin_operator_name(code: int) -> str:
-    """``"CONV_2D"`` for 3; ``"UNKNOWN_<code>"`` for a code this table does not know."""
-    return _BUILTIN_NAMES.get(code, f"UNKNOWN_{code}")
+    """``"CONV_2D"`` for 3; ``"builtin code 999"`` for a code this table does not know."""
+    return BUILTIN_OPERATOR_NAMES.get(code, f"builtin code {code}")
 
 
 def field_slot(table: str, field: str) -> int:
@@ -283,11 +300,15 @@ def field_slot(table: str, field: str) -> int:
 
 __all__ = [
     "ACTIVATIONS",
+    "ACTIVATION_NAMES",
     "BUILTIN_OPERATORS",
+    "BUILTIN_OPERATOR_NAMES",
     "BUILTIN_OPTIONS",
+    "FILE_IDENTIFIER",
     "MIRROR_PAD_MODES",
     "OPERATOR_OPTIONS",
     "PADDINGS",
+    "PADDING_NAMES",
     "PLACEHOLDER_FOR_GREATER_OP_CODES",
     "SCHEMA_VERSION",
     "TABLES",
