@@ -85,44 +85,76 @@ def _pixel_sums(x: np.ndarray, count: int, largest: int) -> np.ndarray:
     return x.reshape(n, c, count).sum(axis=2, dtype=np.int64)
 
 
-def _mean_float64(acc: np.ndarray, multiplier: int, shift: int, count: int) -> np.ndarray:
-    """``rounding_divide(apply_multiplier(acc, multiplier, shift), count)`` in float64, where
-    every product, sum and quotient below is an exact integer or is floored exactly
-    (``|acc * M * 2**shift| < 2**52``, checked by the caller): a few passes instead of
-    gemmlowp's int64 steps. SRDHM is ``floor((x * M + 2**30) / 2**31)``; with a left shift
-    nothing more rounds, else ``closed_form`` merges the second rounding in."""
-    x = acc.astype(np.float64)
-    if shift > 0:
-        # x << shift cannot wrap int32 here: |x| * 2**shift * M < 2**52 and M >= 2**30.
-        y = np.floor((x * float(multiplier << shift) + 2.0**30) * 2.0**-31)
-    else:
-        total, d_pos, d_neg, negative_below = (int(v) for v in closed_form(multiplier, shift))
-        offset = np.where(x < negative_below, float(d_neg), float(d_pos))
-        y = np.floor((x * float(multiplier) + offset) * 2.0**-total)
-    # rounding_divide: (y +- count // 2) / count, truncated toward zero as in C.
-    half = float(count // 2)
-    return np.trunc((y + np.where(y > 0, half, -half)) / count).astype(np.int64)
-
-
 @cpu_kernel("QGlobalAveragePool", domain="edgefw")
 def qglobal_average_pool(ctx: KernelContext) -> Kernel:
     x_zp, y_zp = int(ctx.attr("x_zero_point")), int(ctx.attr("y_zero_point"))
     multiplier, shift = int(ctx.attr("multiplier")), int(ctx.attr("shift"))
     dtype = ctx.output_dtype()
     info = np.iinfo(dtype)
+    means: dict[int, object] = {}  # pixel count -> mean function (constants computed once)
 
     def qglobal_average_pool_(x):
         axes = tuple(range(2, x.ndim))
         count = int(np.prod(x.shape[2:], dtype=np.int64))
-        acc = _pixel_sums(x, count, magnitude(x.dtype)).astype(np.int64) - x_zp * count
-        if (magnitude(x.dtype) + abs(x_zp)) * count * multiplier < 2.0 ** (52 - max(shift, 0)):
-            mean = _mean_float64(acc, multiplier, shift, max(count, 1))
-        else:
-            mean = rounding_divide(apply_multiplier(acc, multiplier, shift), max(count, 1))
-        out = np.clip(mean + y_zp, info.min, info.max).astype(dtype)
+        mean_of = means.get(count)
+        if mean_of is None:
+            mean_of = means[count] = _mean_function(count, magnitude(x.dtype), x_zp,
+                                                    multiplier, shift)
+        mean = mean_of(_pixel_sums(x, count, magnitude(x.dtype)))
+        np.add(mean, y_zp, out=mean)
+        np.maximum(mean, info.min, out=mean)  # ufuncs: np.clip's wrapper costs ~3 us
+        out = np.minimum(mean, info.max, out=mean).astype(dtype)
         return out.reshape(x.shape[:2] + (1,) * len(axes))
 
     return qglobal_average_pool_
+
+
+def _mean_function(count: int, largest: int, x_zp: int, multiplier: int, shift: int):
+    """``sums -> rounding_divide(MBQM(sums - x_zp * count), count)`` for this pixel count, in
+    exact float64 when every intermediate stays below 2**52 (:func:`_mean_float64`, its
+    constants computed here once: at batch 1 the kernel is ~10 numpy calls), else in int64."""
+    if (largest + abs(x_zp)) * count * multiplier >= 2.0 ** (52 - max(shift, 0)):
+        def mean_int64(sums):
+            acc = sums.astype(np.int64) - x_zp * count
+            return rounding_divide(apply_multiplier(acc, multiplier, shift), max(count, 1))
+
+        return mean_int64
+    divisor = max(count, 1)
+    half = float(divisor // 2)
+    correction = float(x_zp * count)
+    if shift > 0:
+        # x << shift cannot wrap int32 here: |x| * 2**shift * M < 2**52 and M >= 2**30.
+        scale, below, d_neg, d_pos, step = float(multiplier << shift), None, 2.0**30, 2.0**30, \
+            2.0**-31
+    else:
+        total, d_pos, d_neg, below = (int(v) for v in closed_form(multiplier, shift))
+        scale, step = float(multiplier), 2.0**-total
+        d_pos, d_neg = float(d_pos), float(d_neg)
+
+    def mean_float64(sums):
+        return _mean_float64(sums, correction, scale, below, d_pos, d_neg, step, half,
+                             divisor)
+
+    return mean_float64
+
+
+def _mean_float64(sums, correction, scale, below, d_pos, d_neg, step, half, divisor):
+    """``rounding_divide(apply_multiplier(sums - correction, M, shift), count)`` in float64,
+    where every product, sum and quotient is an exact integer or is floored exactly
+    (``|acc * M * 2**shift| < 2**52``, checked by the caller): a few passes instead of
+    gemmlowp's int64 steps. SRDHM is ``floor((x * M + 2**30) / 2**31)``; with a left shift
+    nothing more rounds, else ``closed_form`` merges the second rounding in (the offset
+    ``d_neg`` below ``below``, ``d_pos`` from there)."""
+    x = np.subtract(sums, correction, dtype=np.float64)
+    offset = d_pos if below is None else np.where(x < below, d_neg, d_pos)
+    y = np.multiply(x, scale)
+    np.add(y, offset, out=y)
+    np.multiply(y, step, out=y)
+    np.floor(y, out=y)
+    # rounding_divide: (y +- count // 2) / count, truncated toward zero as in C.
+    np.add(y, np.where(y > 0, half, -half), out=y)
+    np.divide(y, divisor, out=y)
+    return np.trunc(y, out=y).astype(np.int64)
 
 
 __all__ = ["qaverage_pool", "qglobal_average_pool"]
