@@ -140,7 +140,7 @@ def measure(names: list[str], threads: int, repeat: int, eager: bool, onnx_dir: 
             row[f"b{batch}"] = {k: LatencyStats.of(t).__dict__ for k, t in times.items()}
             if batch == 256:
                 row["peak_run_bytes"] = peak_run_memory(engines["edgefw"])
-                row["plan_buffer_bytes"] = ours.plan.buffer_bytes
+                row["plan_buffer_bytes"] = sum(p.buffer_bytes for p in ours.last_run_plans)
         result["rows"].append(row)
     result["load_after"] = os.getloadavg()
     return result

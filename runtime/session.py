@@ -117,6 +117,7 @@ class InferenceSession:
         self._run_seconds = 0.0
         # Build once with the declared shapes so unsupported nodes fail here, not in run().
         self._last_plan = build_plan(graph, self._assignment)
+        self._last_plans: tuple[ExecutionPlan, ...] = (self._last_plan,)
         if all(s.rank is not None and not s.dynamic for s in self._input_checker.specs):
             self._plans[()] = self._last_plan  # static inputs: this plan is the one
         self._check = self._input_checker.check
@@ -218,8 +219,15 @@ class InferenceSession:
 
     @property
     def plan(self) -> ExecutionPlan:
-        """The plan of the most recent run (before any run: the plan for declared shapes)."""
+        """The plan of the most recent run (before any run: the plan for declared shapes);
+        of a run split into batch tiles, the first tile's (see :attr:`last_run_plans`)."""
         return self._last_plan
+
+    @property
+    def last_run_plans(self) -> list[ExecutionPlan]:
+        """Every plan the most recent run used: one, or one per thread for a run split into
+        batch tiles (their ``buffer_bytes`` add up to the run's preallocated memory)."""
+        return list(self._last_plans)
 
     # --------------------------------------------------------------------- run
     def run(self, output_names: Sequence[str] | None, input_feed: Mapping[str, Any],
@@ -242,7 +250,7 @@ class InferenceSession:
             plan = self._plans.get(key)
             if plan is None:
                 plan = self._specialize(key, arrays)
-            self._last_plan = plan
+            self._last_plan, self._last_plans = plan, (plan,)
             serial = enter_serial()  # BLAS on this thread only: big products split themselves
             try:
                 if self._profiling:
@@ -296,6 +304,7 @@ class InferenceSession:
 
         run_split([partial(worker, k) for k in range(workers)], workers=workers)
         self._last_plan = plans[("tile", 0, tiles[0][1] - tiles[0][0], key)]
+        self._last_plans = tuple(plans.values())
         return outputs
 
     def _select(self, output_names: Sequence[str]) -> list[int]:

@@ -440,7 +440,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
               f"p99 {a.p99 / b.p99:.2f}x (below 1: edgefw is faster)")
         print(f"outputs agree: max |edgefw - {args.compare}| = {agreement:.3g}")
     print(f"peak memory allocated during one edgefw run: {model_io.format_bytes(memory)} "
-          f"(tracemalloc) + {model_io.format_bytes(session.plan.buffer_bytes)} preallocated "
+          f"(tracemalloc) + "
+          f"{model_io.format_bytes(sum(p.buffer_bytes for p in session.last_run_plans))} "
+          "preallocated "
           "plan buffers")
     print(f"load average after:  {_load(load_after)}")
     if profile is not None:

@@ -166,3 +166,14 @@ def test_dynamic_range_graph_splits_and_matches(two_threads):
     plain._batch_split = None
     name = tiled.get_inputs()[0].name
     np.testing.assert_array_equal(tiled.run(None, {name: x})[0], plain.run(None, {name: x})[0])
+
+
+def test_last_run_plans_lists_every_tile_plan(two_threads):
+    g = Graph()
+    x = g.add_input("x", "float32", ("batch", 64))
+    g.set_outputs([g.add_node("MatMul", [x, np.ones((64, 4096), np.float32)]).output])
+    session = InferenceSession(g)
+    session.run(None, {"x": np.ones((64, 64), np.float32)})
+    assert len(session.last_run_plans) == 2 and session.plan is session.last_run_plans[0]
+    session.run(None, {"x": np.ones((1, 64), np.float32)})
+    assert session.last_run_plans == [session.plan]
