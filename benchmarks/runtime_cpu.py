@@ -210,7 +210,8 @@ def report(results: list[dict], command: str) -> str:
               "interpreter the same model exported with `exporter.to_tflite`, all on the same "
               "arrays; ratio = edgefw p50 / p50 of the faster reference (below 1: edgefw "
               "faster); throughput = 256 / p50. Peak memory: bytes allocated during one edgefw "
-              "`run()` at batch 256 (tracemalloc) + the plan's preallocated buffers.", "",
+              "`run()` at batch 256 (tracemalloc) + the preallocated buffers of the plans it "
+              "used (one per thread when the batch is split).", "",
               "| model | threads | batch 1 p50 µs edgefw / ort / tflite | batch 1 p90 µs edgefw "
               "/ ort / tflite | batch 1 ratio (target) | batch 256 ms edgefw / ort / tflite | "
               "batch 256 items/s edgefw / ort / tflite | batch 256 ratio (target) | edgefw peak "
