@@ -117,16 +117,29 @@ def pool(ctx: KernelContext, env: GPUKernelEnv) -> Kernel:
     init, accumulate, finish = (_MAX_INT if integer else _MAX) if is_max else _AVG
     body = pool_wgsl("i32" if integer else "f32", init, accumulate, finish)
     extra = "" if is_max else _window_fn(include_pad)
+    fields = window_fields(x_shape, y_shape, kernel, strides, pads, dilations)
+    key = ("pool", "int32" if integer else "float32",
+           "max" if is_max else f"avg:{int(include_pad)}")
+    return pool_launch(ctx, env, key, [LAYOUT.wgsl(), HEADER, GRID_WGSL, extra, body], LAYOUT,
+                       fields, x_shape, y_shape, out)
+
+
+def window_fields(x_shape, y_shape, kernel, strides, pads, dilations) -> dict[str, int]:
+    """The window loop's parameters (:data:`POOL_FIELDS` but ``n``) for 2-D NCHW shapes."""
+    return dict(h=x_shape[2], w=x_shape[3], oh=y_shape[2], ow=y_shape[3], kh=kernel[0],
+                kw=kernel[1], sh=strides[0], sw=strides[1], pt=pads[0][0], pl=pads[1][0],
+                pb=pads[0][1], pr=pads[1][1], dh=dilations[0], dw=dilations[1])
+
+
+def pool_launch(ctx: KernelContext, env: GPUKernelEnv, key: tuple, wgsl_parts: list[str],
+                layout: ParamLayout, fields: dict, x_shape, y_shape, out) -> Kernel:
+    """The kernel running a :func:`pool_wgsl` shader: one thread per output element,
+    images split into chunks as the bindings require."""
     per_image = y_shape[1] * y_shape[2] * y_shape[3]
-    fields = dict(h=x_shape[2], w=x_shape[3], oh=y_shape[2], ow=y_shape[3], kh=kernel[0],
-                  kw=kernel[1], sh=strides[0], sw=strides[1], pt=pads[0][0], pl=pads[1][0],
-                  pb=pads[0][1], pr=pads[1][1], dh=dilations[0], dw=dilations[1])
-    x_row = 4 * x_shape[1] * x_shape[2] * x_shape[3]
     launch = env.launch(
-        ("pool", "int32" if integer else "float32",
-         "max" if is_max else f"avg:{int(include_pad)}"),
-        lambda: "\n".join([LAYOUT.wgsl(), HEADER, GRID_WGSL, extra, body]), LAYOUT,
-        [Bind.input(0, row_bytes=x_row), Bind.fixed(out.buffer, row_bytes=4 * per_image)],
+        key, lambda: "\n".join(wgsl_parts), layout,
+        [Bind.input(0, row_bytes=4 * x_shape[1] * x_shape[2] * x_shape[3]),
+         Bind.fixed(out.buffer, row_bytes=4 * per_image)],
         lambda start, count: dict(fields, n=count * per_image),
         lambda count: env.grid(-(-count * per_image // WORKGROUP)), rows=x_shape[0],
         what=ctx.node.op_type)

@@ -15,7 +15,12 @@ from edgefw.ir import Node
 from edgefw.ir.schema.dims import resolve_pads
 from runtime.providers.base import Kernel, KernelContext
 from runtime.providers.gpu.kernels.common import HEADER, size_of, static_shape
-from runtime.providers.gpu.kernels.pooling import POOL_FIELDS, pool_wgsl
+from runtime.providers.gpu.kernels.pooling import (
+    POOL_FIELDS,
+    pool_launch,
+    pool_wgsl,
+    window_fields,
+)
 from runtime.providers.gpu.kernels.qgemm import ACTIVATIONS
 from runtime.providers.gpu.kernels.requantize import REQUANTIZE_WGSL, requantize_table
 from runtime.providers.gpu.launch import Bind, GPUKernelEnv
@@ -81,25 +86,10 @@ def qaverage_pool(ctx: KernelContext, env: GPUKernelEnv) -> Kernel:
                         [1, 1])
     out = env.buffers.tensor(y_shape, ctx.node.outputs[0].dtype, what=ctx.node.name)
     lo, hi = _dtype_range(ctx)
-    per_image = size_of(y_shape[1:])
-    fields = dict(h=x_shape[2], w=x_shape[3], oh=y_shape[2], ow=y_shape[3], kh=kernel[0],
-                  kw=kernel[1], sh=strides[0], sw=strides[1], pt=pads[0][0], pl=pads[1][0],
-                  pb=pads[0][1], pr=pads[1][1], dh=1, dw=1, lo=lo, hi=hi)
-    launch = env.launch(
-        ("qaverage_pool", "int8"),
-        lambda: "\n".join([POOL_LAYOUT.wgsl(), HEADER, GRID_WGSL, _ROUNDING_DIVIDE, _POOL]),
-        POOL_LAYOUT,
-        [Bind.input(0, row_bytes=4 * size_of(x_shape[1:])),
-         Bind.fixed(out.buffer, row_bytes=4 * per_image)],
-        lambda start, count: dict(fields, n=count * per_image),
-        lambda count: env.grid(-(-count * per_image // WORKGROUP)), rows=x_shape[0],
-        what=ctx.node.op_type)
-
-    def run(x):
-        launch(x)
-        return out
-
-    return run
+    fields = dict(window_fields(x_shape, y_shape, kernel, strides, pads, [1, 1]), lo=lo, hi=hi)
+    return pool_launch(ctx, env, ("qaverage_pool", "int8"),
+                       [POOL_LAYOUT.wgsl(), HEADER, GRID_WGSL, _ROUNDING_DIVIDE, _POOL],
+                       POOL_LAYOUT, fields, x_shape, y_shape, out)
 
 
 @gpu_kernel("QGlobalAveragePool", check=_check, domain="edgefw")
