@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -64,3 +65,22 @@ def positive(*shape: int, seed: int = 0) -> np.ndarray:
 
 
 __all__: list[Any] = ["check_grad", "positive", "randn"]
+
+
+def naive_conv(x, w, b, strides, pads, dilations, group):
+    """Conv by its definition: one dot product per output element."""
+    n, c, h, wd = x.shape
+    o, per_group, kh, kw = w.shape
+    sh, sw = strides
+    dh, dw = dilations
+    xp = np.zeros((n, c, h + pads[0] + pads[2], wd + pads[1] + pads[3]))
+    xp[:, :, pads[0]:pads[0] + h, pads[1]:pads[1] + wd] = x
+    ho = (xp.shape[2] - dh * (kh - 1) - 1) // sh + 1
+    wo = (xp.shape[3] - dw * (kw - 1) - 1) // sw + 1
+    y = np.zeros((n, o, ho, wo))
+    for b_, oc, p, q in itertools.product(range(n), range(o), range(ho), range(wo)):
+        g = oc // (o // group)
+        window = xp[b_, g * per_group:(g + 1) * per_group,
+                    p * sh:p * sh + dh * (kh - 1) + 1:dh, q * sw:q * sw + dw * (kw - 1) + 1:dw]
+        y[b_, oc, p, q] = np.sum(window * w[oc]) + (0.0 if b is None else b[oc])
+    return y

@@ -5,7 +5,6 @@ and the runtime kernel's prebuilt plan."""
 from __future__ import annotations
 
 import doctest
-import itertools
 
 import numpy as np
 import pytest
@@ -29,23 +28,7 @@ from edgefw.ir.primitives.conv import (
     conv_geometry,
 )
 from edgefw.ir.primitives.windows import batch_minor, from_batch_minor, release_scratch
-
-
-def naive_conv(x, w, b, strides, pads, dilations, group):
-    n, c, h, wd = x.shape
-    o, per_group, kh, kw = w.shape
-    (sh, sw), (dh, dw) = strides, dilations
-    xp = np.zeros((n, c, h + pads[0] + pads[2], wd + pads[1] + pads[3]))
-    xp[:, :, pads[0]:pads[0] + h, pads[1]:pads[1] + wd] = x
-    ho = (xp.shape[2] - dh * (kh - 1) - 1) // sh + 1
-    wo = (xp.shape[3] - dw * (kw - 1) - 1) // sw + 1
-    y = np.zeros((n, o, ho, wo))
-    for b_, oc, p, q in itertools.product(range(n), range(o), range(ho), range(wo)):
-        g = oc // (o // group)
-        window = xp[b_, g * per_group:(g + 1) * per_group,
-                    p * sh:p * sh + dh * (kh - 1) + 1:dh, q * sw:q * sw + dw * (kw - 1) + 1:dw]
-        y[b_, oc, p, q] = np.sum(window * w[oc]) + (0.0 if b is None else b[oc])
-    return y
+from tests.helpers import naive_conv
 
 
 def stored_batch_minor(x: np.ndarray) -> np.ndarray:

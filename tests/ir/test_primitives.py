@@ -32,28 +32,10 @@ from edgefw.ir.primitives import (
 )
 from edgefw.ir.primitives import conv as conv_module
 from edgefw.ir.primitives import pool as pool_module
+from tests.helpers import naive_conv
 
 
 # --------------------------------------------------------------------------- references
-def naive_conv(x, w, b, strides, pads, dilations, group):
-    """Conv by its definition: one dot product per output element."""
-    n, c, h, wd = x.shape
-    o, per_group, kh, kw = w.shape
-    sh, sw = strides
-    dh, dw = dilations
-    xp = np.zeros((n, c, h + pads[0] + pads[2], wd + pads[1] + pads[3]))
-    xp[:, :, pads[0]:pads[0] + h, pads[1]:pads[1] + wd] = x
-    ho = (xp.shape[2] - dh * (kh - 1) - 1) // sh + 1
-    wo = (xp.shape[3] - dw * (kw - 1) - 1) // sw + 1
-    y = np.zeros((n, o, ho, wo))
-    for b_, oc, p, q in itertools.product(range(n), range(o), range(ho), range(wo)):
-        g = oc // (o // group)
-        window = xp[b_, g * per_group:(g + 1) * per_group,
-                    p * sh:p * sh + dh * (kh - 1) + 1:dh, q * sw:q * sw + dw * (kw - 1) + 1:dw]
-        y[b_, oc, p, q] = np.sum(window * w[oc]) + (0.0 if b is None else b[oc])
-    return y
-
-
 def window_positions(out_index, stride, pad_begin, kernel, dilation):
     """Input coordinates (possibly outside the input) of one window along one axis."""
     return [out_index * stride - pad_begin + k * dilation for k in range(kernel)]
