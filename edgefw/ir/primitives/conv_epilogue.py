@@ -73,6 +73,7 @@ class EpilogueConv:
         self.plan, self.weights, self.epilogue = plan, weights, epilogue
         g = plan.geometry
         self._scratch: dict[int, np.ndarray] = {}
+        self._finished: dict[tuple, np.ndarray] = {}
         self._columns: dict[int, tuple] = {}
         self._splits: dict[int, list[tuple[int, int]]] = {}
         if g.batch == 0:
@@ -140,6 +141,16 @@ class EpilogueConv:
             found = self._scratch[worker] = np.empty(size, self.plan.dtype)
         return found[:size].reshape(shape)
 
+    def _output_scratch(self, worker: int, shape: tuple[int, ...], dtype) -> np.ndarray:
+        """Worker ``worker``'s contiguous scratch in the output's dtype (full-width chunks
+        are finished there before they are cropped into the output)."""
+        key = (worker, np.dtype(dtype))
+        found = self._finished.get(key)
+        size = math.prod(shape)
+        if found is None or found.size < size:
+            found = self._finished[key] = np.empty(size, dtype)
+        return found[:size].reshape(shape)
+
     def _worker_columns(self, worker: int) -> tuple[np.ndarray, dict[int, np.ndarray]]:
         """Like the plan's, in a buffer with padded rows: the column buffer with its ones
         row, and each chunk's im2col destination in it."""
@@ -173,9 +184,15 @@ class EpilogueConv:
             for c0, c1 in self._pieces[id(chunk)]:
                 plan._product(self.weights, cols[:, :, c0:c1], out=target[:, :, c0:c1])
             if plan.full_width:
-                grid4 = grid[:, :chunk.columns].reshape(g.out_channels, chunk.rows,
-                                                         plan.padded_hw[1], n)
-                self.epilogue(grid4[:, :, :wo], out[:, chunk.r0:chunk.r0 + chunk.rows])
+                # The epilogue runs over the whole grid, junk columns included, into a
+                # contiguous scratch of the output's dtype, and only then is the grid
+                # cropped: clamping and rounding the cropped (strided) view directly was
+                # 3-4x slower (13-16 us of a 25-30 us integer conv at batch 1).
+                done = self._output_scratch(worker, (g.out_channels, chunk.columns), out.dtype)
+                self.epilogue(grid[:, :chunk.columns], done)
+                np.copyto(out[:, chunk.r0:chunk.r0 + chunk.rows],
+                          done.reshape(g.out_channels, chunk.rows, plan.padded_hw[1], n)[
+                              :, :, :wo])
             else:
                 self.epilogue(target.reshape(g.out_channels, chunk.columns),
                               out2[:, chunk.start:chunk.start + chunk.columns])
