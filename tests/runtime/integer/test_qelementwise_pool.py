@@ -83,10 +83,11 @@ def test_qaverage_pool_with_different_output_params_stays_float():
     assert "AveragePool" in op_types(fused) and "QAveragePool" not in op_types(fused)
 
 
-@pytest.mark.parametrize("dtype", ["int8", "uint8"])
-def test_qglobal_average_pool(dtype):
+@pytest.mark.parametrize("dtype, shape", [("int8", (5, 6, 7, 7)), ("uint8", (5, 6, 7, 7)),
+                                          ("int8", (1, 2, 200, 200))])  # int64 path
+def test_qglobal_average_pool(dtype, shape):
     rng = np.random.default_rng(9)
-    x = rng.uniform(-1.0, 6.0, (5, 6, 7, 7)).astype(np.float32)
+    x = rng.uniform(-1.0, 6.0, shape).astype(np.float32)
     if dtype == "uint8":
         x = np.abs(x)
     xq = params_for(float(x.min()), float(x.max()), dtype)

@@ -14,6 +14,8 @@ Sums are exact int64 (a window of int16 values cannot overflow it).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from edgefw.ir import TensorType, infer_types
@@ -91,32 +93,38 @@ def qglobal_average_pool(ctx: KernelContext) -> Kernel:
     multiplier, shift = int(ctx.attr("multiplier")), int(ctx.attr("shift"))
     dtype = ctx.output_dtype()
     info = np.iinfo(dtype)
-    means: dict[int, object] = {}  # pixel count -> mean function (constants computed once)
+    # (pixel count, input dtype) -> (largest magnitude, mean function): constants computed
+    # once, since at batch 1 each numpy call and np.prod on a shape cost a microsecond or more
+    means: dict[tuple, tuple] = {}
+    lo, hi = float(info.min), float(info.max)
 
     def qglobal_average_pool_(x):
-        axes = tuple(range(2, x.ndim))
-        count = int(np.prod(x.shape[2:], dtype=np.int64))
-        mean_of = means.get(count)
-        if mean_of is None:
-            mean_of = means[count] = _mean_function(count, magnitude(x.dtype), x_zp,
-                                                    multiplier, shift)
-        mean = mean_of(_pixel_sums(x, count, magnitude(x.dtype)))
+        count = math.prod(x.shape[2:])
+        entry = means.get((count, x.dtype))
+        if entry is None:
+            largest = magnitude(x.dtype)
+            entry = means[(count, x.dtype)] = (largest, _mean_function(
+                count, largest, x_zp, multiplier, shift))
+        largest, mean_of = entry
+        mean = mean_of(_pixel_sums(x, count, largest))
         np.add(mean, y_zp, out=mean)
-        np.maximum(mean, info.min, out=mean)  # ufuncs: np.clip's wrapper costs ~3 us
-        out = np.minimum(mean, info.max, out=mean).astype(dtype)
-        return out.reshape(x.shape[:2] + (1,) * len(axes))
+        np.maximum(mean, lo, out=mean)  # ufuncs: np.clip's wrapper costs ~3 us
+        out = np.minimum(mean, hi, out=mean).astype(dtype)
+        return out.reshape(x.shape[:2] + (1,) * (x.ndim - 2))
 
     return qglobal_average_pool_
 
 
 def _mean_function(count: int, largest: int, x_zp: int, multiplier: int, shift: int):
-    """``sums -> rounding_divide(MBQM(sums - x_zp * count), count)`` for this pixel count, in
+    """``sums -> rounding_divide(MBQM(sums - x_zp * count), count)`` (as float64 integers)
+    for this pixel count, in
     exact float64 when every intermediate stays below 2**52 (:func:`_mean_float64`, its
     constants computed here once: at batch 1 the kernel is ~10 numpy calls), else in int64."""
     if (largest + abs(x_zp)) * count * multiplier >= 2.0 ** (52 - max(shift, 0)):
         def mean_int64(sums):
             acc = sums.astype(np.int64) - x_zp * count
-            return rounding_divide(apply_multiplier(acc, multiplier, shift), max(count, 1))
+            mean = rounding_divide(apply_multiplier(acc, multiplier, shift), max(count, 1))
+            return mean.astype(np.float64)  # int32-range integers: exact
 
         return mean_int64
     divisor = max(count, 1)
@@ -151,10 +159,11 @@ def _mean_float64(sums, correction, scale, below, d_pos, d_neg, step, half, divi
     np.add(y, offset, out=y)
     np.multiply(y, step, out=y)
     np.floor(y, out=y)
-    # rounding_divide: (y +- count // 2) / count, truncated toward zero as in C.
-    np.add(y, np.where(y > 0, half, -half), out=y)
+    # rounding_divide: (y +- count // 2) / count, truncated toward zero as in C (y == 0
+    # gives 0 either way: half < count).
+    np.add(y, np.copysign(half, y), out=y)
     np.divide(y, divisor, out=y)
-    return np.trunc(y, out=y).astype(np.int64)
+    return np.trunc(y, out=y)  # exact integers in float64
 
 
 __all__ = ["qaverage_pool", "qglobal_average_pool"]
