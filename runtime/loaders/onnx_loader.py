@@ -39,6 +39,7 @@ from edgefw.errors import EdgeFWError, GraphError, ModelFormatError, Unsupported
 from edgefw.ir import Graph, Value, has_schema, known_ops
 from edgefw.ir.schema.dims import is_static
 from edgefw.ir.toposort import stable_order
+from runtime.loaders.files import read_model_file
 from runtime.loaders.onnx_opsets import NodeBuilder, upgrade
 from runtime.loaders.onnx_tensors import (
     MAX_TENSOR_ELEMENTS,
@@ -90,14 +91,8 @@ def _read(model: Any) -> tuple[Any, str | None, str]:
     """(ModelProto, folder of the file or None, label for messages)."""
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
-        if not os.path.isfile(path):
-            raise ModelFormatError(f"ONNX model file not found: {path}")
-        size = os.path.getsize(path)
-        if size > MAX_FILE_BYTES:
-            raise ModelFormatError(f"{path} has {size} bytes; an ONNX file holds at most 2 GiB "
-                                   "(larger weights must be in external data files)")
-        with open(path, "rb") as f:
-            data = f.read()
+        data = read_model_file(path, "ONNX", MAX_FILE_BYTES, "an ONNX file holds at most "
+                               "2 GiB (larger weights must be in external data files)")
         return _parse(data, path), os.path.dirname(os.path.abspath(path)), path
     if isinstance(model, (bytes, bytearray, memoryview)):
         return _parse(bytes(model), "<onnx bytes>"), None, "<onnx bytes>"

@@ -52,6 +52,7 @@ from runtime.loaders import (  # noqa: F401 - the rule modules register on impor
     tflite_quantized,
     tflite_tensor,
 )
+from runtime.loaders.files import read_model_file
 from runtime.loaders.tflite_lowering import OPTIONS_TABLES, RULES, Lowering, Operator, TensorInfo
 from runtime.loaders.tflite_schema import FlatBufferFile, Table
 
@@ -139,14 +140,8 @@ def supported_builtin_ops() -> list[str]:
 def _read(model: Any) -> tuple[bytes, str]:
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
-        if not os.path.isfile(path):
-            raise ModelFormatError(f"TFLite model file not found: {path}")
-        size = os.path.getsize(path)
-        if size > MAX_FILE_BYTES:
-            raise ModelFormatError(f"{path} has {size} bytes; edgefw reads .tflite files up to "
-                                   f"{MAX_FILE_BYTES} bytes")
-        with open(path, "rb") as f:
-            return f.read(), path
+        return read_model_file(path, "TFLite", MAX_FILE_BYTES, "edgefw reads .tflite files "
+                               f"up to {MAX_FILE_BYTES} bytes"), path
     if isinstance(model, (bytes, bytearray, memoryview)):
         return bytes(model), "<tflite bytes>"
     raise ModelFormatError(f"load_tflite needs a path or the file's bytes; got "
