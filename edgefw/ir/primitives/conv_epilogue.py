@@ -72,8 +72,7 @@ class EpilogueConv:
                  pad_value: float = 0.0) -> None:
         self.plan, self.weights, self.epilogue = plan, weights, epilogue
         g = plan.geometry
-        self._scratch: dict[int, np.ndarray] = {}
-        self._finished: dict[tuple, np.ndarray] = {}
+        self._scratch: dict[tuple, np.ndarray] = {}
         self._columns: dict[int, tuple] = {}
         self._splits: dict[int, list[tuple[int, int]]] = {}
         if g.batch == 0:
@@ -132,23 +131,17 @@ class EpilogueConv:
             found = self._splits[columns] = list(zip(bounds, bounds[1:]))
         return found
 
-    def _buffer(self, worker: int, shape: tuple[int, ...]) -> np.ndarray:
-        """Worker ``worker``'s scratch, C-contiguous: numpy's loops over a strided array
-        (the clamp, the rounding) run 2-3x slower."""
-        found = self._scratch.get(worker)
+    def _buffer(self, worker: int, shape: tuple[int, ...], dtype=None, role: str = "acc"
+                ) -> np.ndarray:
+        """Worker ``worker``'s scratch for ``role``, C-contiguous (numpy's loops over a
+        strided array — the clamp, the rounding — run 2-3x slower): ``"acc"`` holds float
+        products, ``"finished"`` full-width chunks in the output's dtype before the crop."""
+        dtype = self.plan.dtype if dtype is None else np.dtype(dtype)
+        key = (worker, role, dtype)
+        found = self._scratch.get(key)
         size = math.prod(shape)
         if found is None or found.size < size:
-            found = self._scratch[worker] = np.empty(size, self.plan.dtype)
-        return found[:size].reshape(shape)
-
-    def _output_scratch(self, worker: int, shape: tuple[int, ...], dtype) -> np.ndarray:
-        """Worker ``worker``'s contiguous scratch in the output's dtype (full-width chunks
-        are finished there before they are cropped into the output)."""
-        key = (worker, np.dtype(dtype))
-        found = self._finished.get(key)
-        size = math.prod(shape)
-        if found is None or found.size < size:
-            found = self._finished[key] = np.empty(size, dtype)
+            found = self._scratch[key] = np.empty(size, dtype)
         return found[:size].reshape(shape)
 
     def _worker_columns(self, worker: int) -> tuple[np.ndarray, dict[int, np.ndarray]]:
@@ -188,7 +181,8 @@ class EpilogueConv:
                 # contiguous scratch of the output's dtype, and only then is the grid
                 # cropped: clamping and rounding the cropped (strided) view directly was
                 # 3-4x slower (13-16 us of a 25-30 us integer conv at batch 1).
-                done = self._output_scratch(worker, (g.out_channels, chunk.columns), out.dtype)
+                done = self._buffer(worker, (g.out_channels, chunk.columns), out.dtype,
+                                    "finished")
                 self.epilogue(grid[:, :chunk.columns], done)
                 np.copyto(out[:, chunk.r0:chunk.r0 + chunk.rows],
                           done.reshape(g.out_channels, chunk.rows, plan.padded_hw[1], n)[
