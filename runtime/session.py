@@ -239,43 +239,45 @@ class InferenceSession:
         """
         arrays, key = self._check(input_feed)
         with self._lock:
+            tiles = None
             # (the batch test first: batch 1 pays for nothing else here)
             if self._batch_split is not None and arrays and arrays[0].ndim \
                     and arrays[0].shape[0] >= 2 * batch_split.MIN_TILE and not self._profiling:
                 tiles = self._batch_split.tiles(arrays[0].shape[0], parallel_workers())
-                if tiles is not None:
-                    results = self._run_tiled(key, arrays, tiles)
-                    return results if output_names is None \
-                        else [results[i] for i in self._select(output_names)]
-            plan = self._plans.get(key)
-            if plan is None:
-                plan = self._specialize(key, arrays)
-            self._last_plan, self._last_plans = plan, (plan,)
-            serial = enter_serial()  # BLAS on this thread only: big products split themselves
-            try:
-                if self._profiling:
-                    start = time.perf_counter()
-                    results = plan.run_profiled(*arrays)
-                    self._run_seconds += time.perf_counter() - start
-                    plan.profiled_runs += 1
-                else:
-                    results = plan.run(*arrays)
-            except Exception as exc:
-                raise _node_error(plan, exc) from exc
-            finally:
-                leave_serial(serial)
+            results = self._run_tiled(key, arrays, tiles) if tiles is not None \
+                else self._run_whole(key, arrays)
         if output_names is None:
             return results
         return [results[i] for i in self._select(output_names)]
+
+    def _run_whole(self, key: tuple, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        """The run on this thread through the plan for these input shapes."""
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._specialize(key, arrays)
+        self._last_plan, self._last_plans = plan, (plan,)
+        serial = enter_serial()  # BLAS on this thread only: big products split themselves
+        try:
+            if self._profiling:
+                start = time.perf_counter()
+                results = plan.run_profiled(*arrays)
+                self._run_seconds += time.perf_counter() - start
+                plan.profiled_runs += 1
+                return results
+            return plan.run(*arrays)
+        except Exception as exc:
+            raise _node_error(plan, exc) from exc
+        finally:
+            leave_serial(serial)
 
     def _run_tiled(self, key: tuple, arrays: list[np.ndarray], tiles: list[tuple[int, int]]
                    ) -> list[np.ndarray]:
         """The batch in tiles shared round-robin between threads (runtime.batch_split):
         worker k runs tiles k, k + W, ... through plans of its own (plans own buffers),
         copying each tile's outputs into place before its next tile."""
+        # (every input has the batch at axis 0, one size: batch_split.analyze and the input
+        # check guarantee it)
         workers = min(parallel_workers(), len(tiles))
-        if any(a.ndim == 0 or a.shape[0] != arrays[0].shape[0] for a in arrays):
-            raise InvalidInputError("inputs sharing the batch dimension have different sizes")
         plans = {}
         for k, (lo, hi) in enumerate(tiles):
             sub_key = ("tile", k % workers, hi - lo, key)
