@@ -246,8 +246,10 @@ def build_plan(
     graph: Graph,
     assignment: Sequence[ExecutionProvider],
     input_shapes: dict[str, tuple[int, ...]] | None = None,
+    concurrent: bool = False,
 ) -> ExecutionPlan:
-    """Plan ``graph`` with node i on ``assignment[i]``; ``input_shapes`` binds the inputs.
+    """Plan ``graph`` with node i on ``assignment[i]``; ``input_shapes`` binds the inputs;
+    ``concurrent``: the plan will run beside other threads (see :class:`KernelContext`).
 
     Kernel build failures are re-raised with the node named.
     """
@@ -302,7 +304,7 @@ def build_plan(
         input_types = [None if v is None else types.get(id(v), v.type) for v in node.inputs]
         ctx = KernelContext(node, input_types, out_types,
                             [None if v is None else constant_data(v) for v in node.inputs],
-                            output_buffer, reuse_input)
+                            output_buffer, reuse_input, concurrent)
         try:
             kernel = provider.build_kernel(ctx)
         except EdgeFWError as exc:

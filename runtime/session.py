@@ -284,7 +284,8 @@ class InferenceSession:
             if sub_key not in plans:
                 plan = self._plans.get(sub_key)
                 if plan is None:
-                    plan = self._specialize(sub_key, [a[lo:hi] for a in arrays])
+                    plan = self._specialize(sub_key, [a[lo:hi] for a in arrays],
+                                            concurrent=workers > 1)
                 plans[sub_key] = plan
         outputs: list[np.ndarray] = []
         allocate = threading.Lock()
@@ -320,10 +321,11 @@ class InferenceSession:
             indices = self._selections[key] = [self._output_index[n] for n in key]
         return indices
 
-    def _specialize(self, key: tuple, arrays: list[np.ndarray]) -> ExecutionPlan:
+    def _specialize(self, key: tuple, arrays: list[np.ndarray], concurrent: bool = False
+                    ) -> ExecutionPlan:
         shapes = {v.name: a.shape for v, a in zip(self._graph.inputs, arrays, strict=True)}
         try:
-            plan = build_plan(self._graph, self._assignment, shapes)
+            plan = build_plan(self._graph, self._assignment, shapes, concurrent)
         except EdgeFWError as exc:
             raise NodeExecutionError(f"cannot plan the graph for input shapes {shapes}: {exc}"
                                      ) from exc

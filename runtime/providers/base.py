@@ -27,6 +27,11 @@ class KernelContext:
       and return it.
     - :meth:`reuse_input`: permission to write output 0 into input ``i`` (in place); True
       only when nothing else reads that storage afterwards.
+
+    ``concurrent`` is True for plans that run beside other threads running numpy (a batch
+    split into tiles, :mod:`runtime.batch_split`): there every numpy call that releases the
+    GIL pays a hand-off between the threads (~5-10 us measured on the 2-core machine, as
+    much as a small call's work), so kernels prefer fewer, bigger calls to cache-sized ones.
     """
 
     def __init__(
@@ -37,8 +42,10 @@ class KernelContext:
         input_data: list[np.ndarray | None],
         output_buffer: Callable[[int], np.ndarray | None] | None = None,
         reuse_input: Callable[[int], bool] | None = None,
+        concurrent: bool = False,
     ) -> None:
         self.node = node
+        self.concurrent = concurrent
         self.input_types = input_types
         self.output_types = output_types
         self.input_data = input_data

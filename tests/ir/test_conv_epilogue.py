@@ -1,7 +1,8 @@
 """EpilogueConv (the integer Conv kernel's chunked forward) against a naive convolution of
 the input padded with ``pad_value``: every forward mode of the plan (full-width and exact
 columns, several chunks, threads, direct depthwise, pointwise with strides and groups),
-int8 inputs, and an epilogue that writes another dtype."""
+GEMMs in small pieces (one stacked call and a remainder), the bigger chunks of a plan that
+runs beside other threads, int8 inputs, and an epilogue that writes another dtype."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ CASES = {
 }
 
 
-def _run(case: str, threads: int, monkeypatch) -> tuple[np.ndarray, np.ndarray]:
+def _run(case: str, threads: int, monkeypatch, concurrent: bool = False
+         ) -> tuple[np.ndarray, np.ndarray]:
     n, (c_in, c_out, group), hw, kernel, strides, pads = CASES[case]
     rng = np.random.default_rng(len(case))
     x = rng.integers(-128, 128, (c_in, hw, hw, n)).astype(np.int8)  # stored batch-minor
@@ -38,7 +40,7 @@ def _run(case: str, threads: int, monkeypatch) -> tuple[np.ndarray, np.ndarray]:
     pad_value = -7.0
     geometry = conv_geometry("test", (n, c_in, hw, hw), np.float32, w.shape, strides, pads,
                              (1, 1), group)
-    plan = ConvPlan(geometry, np.float32)
+    plan = ConvPlan(geometry, np.float32, concurrent)
     conv = EpilogueConv(plan, plan.prepare_weights(w, b), _to_int32, pad_value=pad_value)
     if threads > 1:
         monkeypatch.setattr(conv, "_threads", threads)
@@ -59,15 +61,21 @@ def _to_int32(acc: np.ndarray, dst: np.ndarray) -> None:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("threads", [1, 2])
-def test_matches_naive_conv_padded_with_pad_value(case, threads, monkeypatch):
-    # small chunks, so that every case runs several of them
+@pytest.mark.parametrize("pieces", [False, True])
+@pytest.mark.parametrize("concurrent", [False, True])
+def test_matches_naive_conv_padded_with_pad_value(case, threads, pieces, concurrent,
+                                                  monkeypatch):
+    # small chunks, so that every case runs several of them (bigger ones when concurrent)
     monkeypatch.setattr(conv_plan, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(conv_plan, "CONCURRENT_CHUNK_BYTES", 16384)
     monkeypatch.setattr(conv_plan, "MIN_CHUNK_COLUMNS", 64)
-    monkeypatch.setattr(conv_epilogue, "CHUNK_BYTES", 4096)
     monkeypatch.setattr(conv_epilogue, "MIN_CHUNK_COLUMNS", 64)
     monkeypatch.setattr(conv_plan, "DIRECT_DEPTHWISE_BAND", 512)
     monkeypatch.setattr(conv_epilogue, "DIRECT_DEPTHWISE_BAND", 512)
-    got, want = _run(case, threads, monkeypatch)
+    if pieces:  # a few columns per piece: stacks of equal pieces plus a remainder
+        monkeypatch.setattr(conv_epilogue, "SMALL_GEMM_MACS", 1000)
+        monkeypatch.setattr(conv_epilogue, "MIN_PIECE_COLUMNS", 1)
+    got, want = _run(case, threads, monkeypatch, concurrent)
     np.testing.assert_array_equal(got, want.astype(np.int32))
     assert batch_minor(got).flags.c_contiguous
 
@@ -81,6 +89,22 @@ def test_modes_are_what_the_cases_say(monkeypatch):
         geometry = conv_geometry("t", (n, c_in, hw, hw), np.float32,
                                  (c_out, c_in // group) + kernel, strides, pads, (1, 1), group)
         assert check(ConvPlan(geometry, np.float32)), case
+
+
+def test_small_pieces_are_one_stacked_call_and_a_remainder(monkeypatch):
+    monkeypatch.setattr(conv_epilogue, "SMALL_GEMM_MACS", 1000)
+    monkeypatch.setattr(conv_epilogue, "MIN_PIECE_COLUMNS", 1)
+    n, (c_in, c_out, group), hw, kernel, strides, pads = CASES["exact_columns_chunks"]
+    geometry = conv_geometry("t", (n, c_in, hw, hw), np.float32,
+                             (c_out, c_in // group) + kernel, strides, pads, (1, 1), group)
+    plan = ConvPlan(geometry, np.float32)
+    conv = EpilogueConv(plan, plan.prepare_weights(np.ones((c_out, c_in) + kernel), None),
+                        _to_int32)
+    columns = plan._chunks[0].columns  # 12 x 12 x 24: one chunk
+    calls = conv._worker_steps(0)[id(plan._chunks[0])][1]
+    piece = 1000 // (c_out * (c_in * 9 + 1))  # 5 columns
+    assert [c.shape for _, _, c in calls] == [
+        (columns // piece, c_out, piece), (1, c_out, columns % piece)]
 
 
 def test_doctests():

@@ -17,7 +17,9 @@ Two more differences from :meth:`ConvPlan.forward`:
   piece still has ``MIN_PIECE_COLUMNS`` columns: OpenBLAS's small-matrix kernel is ~2x
   faster on these skinny products (16 x 151 @ 151 x 25600, LeNet's second conv at batch
   256: 1.26 ms in 256-column pieces, 2.7 ms in 1024-column ones), and the plan's own
-  pieces stop at 1024 columns;
+  pieces stop at 1024 columns. Equal pieces go as one call on stacked ``(pieces, K,
+  width)`` views: numpy still makes one BLAS call per piece, but Python makes one call
+  (one GIL hand-off when other threads run numpy, and ~10% faster alone);
 - the column buffers have rows an odd number of cache lines long: rows 2**k bytes apart
   alias in the caches, and the GEMM pieces reading them ran ~1.4x slower (64 x 33 @ 33 x
   2048 pieces: 0.94 vs 0.68 ms per 12544 columns). The products stay C-contiguous, for
@@ -46,7 +48,6 @@ import numpy as np
 
 from edgefw.ir.primitives.blas import PARALLEL_MIN_MACS, SMALL_GEMM_MACS
 from edgefw.ir.primitives.conv_plan import (
-    CHUNK_BYTES,
     DIRECT_DEPTHWISE_BAND,
     MIN_CHUNK_COLUMNS,
     ConvPlan,
@@ -73,8 +74,7 @@ class EpilogueConv:
         self.plan, self.weights, self.epilogue = plan, weights, epilogue
         g = plan.geometry
         self._scratch: dict[tuple, np.ndarray] = {}
-        self._columns: dict[int, tuple] = {}
-        self._splits: dict[int, list[tuple[int, int]]] = {}
+        self._steps: dict[int, dict] = {}  # per worker: its views per chunk or span
         if g.batch == 0:
             return
         # Columns per GEMM piece: small-kernel products, or a whole chunk.
@@ -85,12 +85,10 @@ class EpilogueConv:
             # Only the interior is refreshed per call: the border keeps this value.
             plan._padded.fill(pad_value)
             self._threads = plan._threads()
-            self._pieces = {id(chunk): self._split(chunk.columns) if self._piece
-                            else chunk.pieces for chunk in plan._chunks}
             return
         depth, pixels = plan.depth, plan.pixels
         per_column = (g.group * (depth + 1) + g.out_channels) * plan.dtype.itemsize
-        step = max(MIN_CHUNK_COLUMNS, CHUNK_BYTES // per_column)
+        step = max(MIN_CHUNK_COLUMNS, plan.chunk_bytes // per_column)
         self._spans = [(a, min(a + step, pixels)) for a in range(0, pixels, step)]
         self._width = min(step, pixels)
         macs = g.out_channels * (depth + 1) * pixels
@@ -121,16 +119,6 @@ class EpilogueConv:
             self._chunks(plan._chunks, 0, out)
         return from_batch_minor(out)
 
-    def _split(self, columns: int) -> list[tuple[int, int]]:
-        """``[0, columns)`` in equal GEMM pieces of at most ``self._piece`` columns (the
-        whole when there is no piece size)."""
-        found = self._splits.get(columns)
-        if found is None:
-            count = -(-columns // self._piece) if self._piece else 1
-            bounds = [columns * i // count for i in range(count + 1)]
-            found = self._splits[columns] = list(zip(bounds, bounds[1:]))
-        return found
-
     def _buffer(self, worker: int, shape: tuple[int, ...], dtype=None, role: str = "acc"
                 ) -> np.ndarray:
         """Worker ``worker``'s scratch for ``role``, C-contiguous (numpy's loops over a
@@ -144,38 +132,66 @@ class EpilogueConv:
             found = self._scratch[key] = np.empty(size, dtype)
         return found[:size].reshape(shape)
 
-    def _worker_columns(self, worker: int) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-        """Like the plan's, in a buffer with padded rows: the column buffer with its ones
-        row, and each chunk's im2col destination in it."""
-        found = self._columns.get(worker)
-        if found is None:
-            plan = self.plan
-            g, width = plan.geometry, plan._cols.shape[2]
-            cols = np.empty((g.group, plan.depth + 1, _padded_width(width, plan.dtype.itemsize)),
-                            plan.dtype)
-            cols = cols[:, :, :width]
-            cols[:, plan.depth, :] = 1
-            found = (cols, {id(c): _view_as(cols[:, : plan.depth, : c.columns], c.window.shape)
-                            for c in plan._chunks})
-            self._columns[worker] = found
+    def _worker_steps(self, worker: int) -> dict[int, tuple]:
+        """Worker ``worker``'s views, per chunk (by id): the im2col destination in its
+        column buffer (rows an odd number of cache lines long, a ones row last), the GEMM
+        calls ``(weights, columns, product)`` and the product for the epilogue."""
+        found = self._steps.get(worker)
+        if found is not None:
+            return found
+        plan = self.plan
+        g, width = plan.geometry, plan._cols.shape[2]
+        cols = np.empty((g.group, plan.depth + 1, _padded_width(width, plan.dtype.itemsize)),
+                        plan.dtype)[:, :, :width]
+        cols[:, plan.depth, :] = 1
+        if plan.full_width:
+            grid = plan._grid if worker == 0 else self._buffer(worker, plan._grid.shape)
+            grid = grid.reshape(g.group, plan.out_per_group, -1)
+        else:
+            self._buffer(worker, (g.group, plan.out_per_group, width))  # the widest, once
+        found = {}
+        for chunk in plan._chunks:
+            target = grid[:, :, :chunk.columns] if plan.full_width else \
+                self._buffer(worker, (g.group, plan.out_per_group, chunk.columns))
+            found[id(chunk)] = (
+                _view_as(cols[:, : plan.depth, : chunk.columns], chunk.window.shape),
+                self._products(cols[:, :, :chunk.columns], target), target)
+        self._steps[worker] = found
         return found
+
+    def _products(self, cols: np.ndarray, target: np.ndarray) -> list[tuple]:
+        """The GEMM calls that fill ``target`` from ``cols``: one, or pieces under
+        ``SMALL_GEMM_MACS`` multiply-adds — equal ones as one call on (pieces, K, width)
+        views (numpy runs a stack one BLAS call at a time, in one call from Python: one GIL
+        hand-off, and 10% faster than a call per piece), the rest as one more."""
+        columns, w = cols.shape[2], self.weights
+        if not self._piece or columns <= self._piece:
+            return [(w, cols, target)]
+        count = -(-columns // self._piece)
+        width = -(-columns // count)
+        stacked = columns // width * width
+        if cols.shape[0] == 1:  # one group: a stack of pieces
+            calls = [(w[0], _stack(cols[0, :, :stacked], width),
+                      _stack(target[0, :, :stacked], width))]
+        else:
+            calls = [(w, cols[:, :, c0:c0 + width], target[:, :, c0:c0 + width])
+                     for c0 in range(0, stacked, width)]
+        if stacked < columns:
+            calls.append((w, cols[:, :, stacked:], target[:, :, stacked:]))
+        return calls
 
     def _chunks(self, chunks, worker: int, out: np.ndarray) -> None:
         """im2col, GEMM into scratch, epilogue into ``out``, per chunk."""
         plan, g = self.plan, self.plan.geometry
-        cols, destinations = self._worker_columns(worker)
+        steps = self._worker_steps(worker)
         out2 = out.reshape(g.out_channels, -1)
         wo, n = g.out_hw[1], g.batch
-        if plan.full_width:
-            grid = plan._grid if worker == 0 else self._buffer(worker, plan._grid.shape)
+        product = plan._product
         for chunk in chunks:
-            np.copyto(destinations[id(chunk)], chunk.window)
-            if plan.full_width:
-                target = grid.reshape(g.group, plan.out_per_group, -1)
-            else:
-                target = self._buffer(worker, (g.group, plan.out_per_group, chunk.columns))
-            for c0, c1 in self._pieces[id(chunk)]:
-                plan._product(self.weights, cols[:, :, c0:c1], out=target[:, :, c0:c1])
+            destination, calls, target = steps[id(chunk)]
+            np.copyto(destination, chunk.window)
+            for a, b, c in calls:
+                product(a, b, out=c)
             if plan.full_width:
                 # The epilogue runs over the whole grid, junk columns included, into a
                 # contiguous scratch of the output's dtype, and only then is the grid
@@ -183,7 +199,7 @@ class EpilogueConv:
                 # 3-4x slower (13-16 us of a 25-30 us integer conv at batch 1).
                 done = self._buffer(worker, (g.out_channels, chunk.columns), out.dtype,
                                     "finished")
-                self.epilogue(grid[:, :chunk.columns], done)
+                self.epilogue(target.reshape(g.out_channels, -1), done)
                 np.copyto(out[:, chunk.r0:chunk.r0 + chunk.rows],
                           done.reshape(g.out_channels, chunk.rows, plan.padded_hw[1], n)[
                               :, :, :wo])
@@ -230,22 +246,41 @@ class EpilogueConv:
 
     def _pointwise_spans(self, spans, worker: int, source: np.ndarray, out2: np.ndarray
                          ) -> None:
-        plan, g = self.plan, self.plan.geometry
-        columns = self._columns.get(worker)
-        if columns is None:
-            padded = _padded_width(self._width, plan.dtype.itemsize)
-            columns = np.empty((g.group, plan.depth + 1, padded), plan.dtype)
-            columns = columns[:, :, :self._width]
-            columns[:, plan.depth] = 1
-            self._columns[worker] = columns
-        acc3 = self._buffer(worker, (g.group, plan.out_per_group, self._width))
+        steps = self._pointwise_steps(worker)
+        product = self.plan._product
         for a, b in spans:
-            cols = columns[:, :, :b - a]
-            np.copyto(cols[:, :plan.depth], source[:, :, a:b], casting="unsafe")
-            acc = acc3[:, :, :b - a]
-            for c0, c1 in self._split(b - a):
-                plan._product(self.weights, cols[:, :, c0:c1], out=acc[:, :, c0:c1])
-            self.epilogue(acc.reshape(g.out_channels, -1), out2[:, a:b])
+            destination, calls, acc = steps[a]
+            np.copyto(destination, source[:, :, a:b], casting="unsafe")
+            for w, cols, c in calls:
+                product(w, cols, out=c)
+            self.epilogue(acc, out2[:, a:b])
+
+    def _pointwise_steps(self, worker: int) -> dict[int, tuple]:
+        """Worker ``worker``'s views per span (by its start): where the input goes in its
+        column buffer (a ones row last), the GEMM calls, the product for the epilogue."""
+        found = self._steps.get(worker)
+        if found is not None:
+            return found
+        plan, g = self.plan, self.plan.geometry
+        padded = _padded_width(self._width, plan.dtype.itemsize)
+        columns = np.empty((g.group, plan.depth + 1, padded), plan.dtype)[:, :, :self._width]
+        columns[:, plan.depth] = 1
+        acc3 = self._buffer(worker, (g.group, plan.out_per_group, self._width))
+        found = {}
+        for a, b in self._spans:
+            cols, acc = columns[:, :, :b - a], acc3[:, :, :b - a]
+            found[a] = (cols[:, :plan.depth], self._products(cols, acc),
+                        acc.reshape(g.out_channels, -1))
+        self._steps[worker] = found
+        return found
+
+
+def _stack(matrix: np.ndarray, width: int) -> np.ndarray:
+    """``(rows, k * width)`` (unit column stride) as ``(k, rows, width)``: k equal pieces."""
+    rows, columns = matrix.shape
+    return np.lib.stride_tricks.as_strided(
+        matrix, (columns // width, rows, width),
+        (width * matrix.strides[1], matrix.strides[0], matrix.strides[1]), writeable=True)
 
 
 def _padded_width(width: int, itemsize: int) -> int:

@@ -70,6 +70,12 @@ FULL_WIDTH_MAX_RUN = 48
 # MIN_CHUNK_COLUMNS columns, so per-chunk call overhead stays small).
 CHUNK_BYTES = 512 << 10
 MIN_CHUNK_COLUMNS = 2048
+# Plans that run beside other threads (``concurrent=True``: batch tiles) take chunks this
+# big instead, in L3: every numpy call that releases the GIL while another thread runs
+# numpy pays a hand-off (~5-10 us here), and 4x bigger chunks are ~4x fewer calls
+# (LeNet's two convs at batch 128: ~180 -> ~70 hand-offs; its int8 tiles 1.17x -> ~1.0x
+# float's time at 2 threads, float's ~5% faster).
+CONCURRENT_CHUNK_BYTES = 2 << 20
 # Depthwise convolutions with output rows (out_w * N values) at least this long sum their
 # taps directly (einsum) in bands of about DIRECT_DEPTHWISE_BAND values per channel.
 DIRECT_DEPTHWISE_MIN_RUN = 512
@@ -126,9 +132,11 @@ class ConvPlan:
     that hand plans out are per thread.
     """
 
-    def __init__(self, geometry: ConvGeometry, dtype) -> None:
+    def __init__(self, geometry: ConvGeometry, dtype, concurrent: bool = False) -> None:
         g = self.geometry = geometry
         self.dtype = np.dtype(dtype)
+        #: Column bytes per chunk (see CONCURRENT_CHUNK_BYTES).
+        self.chunk_bytes = CONCURRENT_CHUNK_BYTES if concurrent else CHUNK_BYTES
         n, c, (h, w) = g.batch, g.in_channels, g.in_hw
         (ho, wo), kw = g.out_hw, g.kernel_hw[1]
         self.depth = g.group_depth  # K/G; the ones row is index `depth`
@@ -190,7 +198,7 @@ class ConvPlan:
         piece = None  # GEMM columns per call, None: the whole chunk
         if g.group == 1 and m * k * MIN_GEMM_PIECE <= SMALL_GEMM_MACS < m * k * ho * row:
             piece = SMALL_GEMM_MACS // (m * k)
-        budget = max(MIN_CHUNK_COLUMNS, CHUNK_BYTES // (g.group * k * item))
+        budget = max(MIN_CHUNK_COLUMNS, self.chunk_bytes // (g.group * k * item))
         if g.group * m * k * ho * row <= SMALL_GEMM_MACS or ho * row <= budget:
             spans = [(0, ho, 0, wo)]
         elif row <= 2 * budget or self.full_width:  # whole rows: no small leftover chunks

@@ -63,10 +63,11 @@ class FoldedRequantizer:
     """Per-channel ``multiplier``/``shift`` (TFLite's, ``shift <= 0`` unless
     ``single_rounding``) folded into GEMM operands; calling it on the product
     ``acc * scale + offset`` (float32, any layout, overwritten) clamps and rounds it into an
-    int8/uint8 array. :meth:`supports` says whether the parameters fit."""
+    int8/uint8 array. :meth:`supports` says whether the parameters fit. ``fewer_calls``:
+    one rounding call per chunk, for kernels that run beside other threads."""
 
     def __init__(self, multiplier, shift, *, zero_point: int, act_min: int, act_max: int,
-                 dtype: str, single_rounding: bool = False) -> None:
+                 dtype: str, single_rounding: bool = False, fewer_calls: bool = False) -> None:
         m = np.asarray(multiplier, np.int64).reshape(-1)
         s = np.broadcast_to(np.asarray(shift, np.int64).reshape(-1), m.shape)
         if not self.supports(s, dtype, single_rounding):
@@ -87,6 +88,9 @@ class FoldedRequantizer:
         self._lower = lower.astype(np.float32) if int(act_min) < int(zero_point) \
             and np.any(lower) else None
         self._shaped: dict[tuple[int, int], np.ndarray] = {}
+        # Beside other threads a call costs a GIL hand-off: round with np.rint's one call
+        # on every chunk (LeNet int8 at 2 threads: ~7% faster than the two-pass trick).
+        self._small = np.inf if fewer_calls else _SMALL
 
     @staticmethod
     def supports(shift, dtype, single_rounding: bool = False) -> bool:
@@ -132,7 +136,7 @@ class FoldedRequantizer:
         # mantissa bits (its ulp there is 1), and the output takes their low byte (two's
         # complement for int8). Two light passes, 1.3x faster than np.rint casting to int8
         # on chunks in cache; small arrays save a call instead.
-        if acc.dtype != np.float32 or acc.size < _SMALL:
+        if acc.dtype != np.float32 or acc.size < self._small:
             return np.rint(acc, out=out, casting="unsafe")
         np.add(acc, _ROUNDING, out=acc)
         np.copyto(out.view(np.uint8), acc.view(np.int32), casting="unsafe")

@@ -122,7 +122,7 @@ def _planned_conv(ctx: KernelContext, n: int, group: int, const_w, const_b, stat
     x4_shape = tuple(x_shape) if n == 2 else (x_shape[0], x_shape[1], 1, x_shape[2])
     # The kernel's own plan (not the per-thread cache): a session may run in any thread.
     plan = ConvPlan(conv_geometry("Conv", x4_shape, dtype, const_w.shape, st2, pads2, dl2,
-                                  group), dtype)
+                                  group), dtype, ctx.concurrent)
     weight = const_w.astype(dtype, copy=False)
     bias = None if const_b is None else np.asarray(const_b).astype(dtype, copy=False)
     if bias is not None and bias.shape != (plan.geometry.out_channels,):

@@ -78,7 +78,7 @@ def qconv(ctx: KernelContext) -> Kernel:
         folded = FoldedRequantizer(
             multiplier, shift, zero_point=int(ctx.attr("y_zero_point")),
             act_min=int(ctx.attr("act_min")), act_max=int(ctx.attr("act_max")),
-            dtype=out_dtype.name)
+            dtype=out_dtype.name, fewer_calls=ctx.concurrent)
         # The raw inputs (border: x_zp) times w, and the bias column's integer.
         terms = abs_sums * magnitude(x_dtype) + np.abs(bias - x_zero_point * sums)
         if folded.error_steps(terms, weight[0].size + 1) >= MAX_ERROR_STEPS:
@@ -144,7 +144,7 @@ def _chunked(ctx: KernelContext, static: tuple[int, ...], n: int, weight: np.nda
     window, out_hw, _ = geometry(tuple(static[2:]))
     x4_shape = tuple(static) if n == 2 else (static[0], static[1], 1, static[2])
     plan = ConvPlan(conv_geometry("QConv", x4_shape, np.float32, weight.shape, *window,
-                                  group), np.float32)
+                                  group), np.float32, ctx.concurrent)
     conv = EpilogueConv(plan, plan.prepare_weights(*requantizer.fold(weight, offset)),
                         requantizer, pad_value=x_zero_point)
     out_shape = (weight.shape[0],) + tuple(out_hw) + (static[0],)
@@ -165,7 +165,7 @@ def _planned(ctx: KernelContext, static: tuple[int, ...], n: int, weight: np.nda
     window, out_hw, requantizer = geometry(tuple(static[2:]))
     x4_shape = tuple(static) if n == 2 else (static[0], static[1], 1, static[2])
     plan = ConvPlan(conv_geometry("QConv", x4_shape, weight.dtype, weight.shape, *window,
-                                  group), weight.dtype)
+                                  group), weight.dtype, ctx.concurrent)
     weights = plan.prepare_weights(weight, None)
     acc = np.empty((weight.shape[0],) + tuple(out_hw) + (static[0],),
                    weight.dtype).transpose(3, 0, 1, 2)
