@@ -9,6 +9,7 @@ import pytest
 import edgefw
 from edgefw import models
 from edgefw.ir import Graph
+from edgefw.ir.graph import constant_data
 from edgefw.ir.primitives.blas import get_num_threads, set_num_threads
 from runtime import InferenceSession
 from runtime.batch_split import MIN_TILE, BatchSplit, analyze
@@ -172,3 +173,36 @@ def test_last_run_plans_lists_every_tile_plan(two_threads):
     assert len(session.last_run_plans) == 2 and session.plan is session.last_run_plans[0]
     session.run(None, {"x": np.ones((1, 64), np.float32)})
     assert session.last_run_plans == [session.plan]
+
+
+def test_tile_plans_are_built_concurrent_and_int8_tiles_agree(two_threads, monkeypatch):
+    """Tile plans are planned for running beside each other (bigger conv chunks, one-call
+    rounding, see KernelContext.concurrent); a whole-batch plan is not. The int8 results
+    agree with the untiled run's within one output step."""
+    import quantize
+    import runtime.session as session_module
+
+    built = []
+    real = session_module.build_plan
+
+    def spy(graph, assignment, shapes=None, concurrent=False):
+        built.append((shapes and next(iter(shapes.values()))[0], concurrent))
+        return real(graph, assignment, shapes, concurrent)
+
+    monkeypatch.setattr(session_module, "build_plan", spy)
+    edgefw.manual_seed(0)
+    model = models.build("lenet").eval()
+    graph = edgefw.trace(model, edgefw.tensor(np.zeros((1, 1, 28, 28), np.float32)))
+    x = np.random.default_rng(2).random((256, 1, 28, 28), dtype=np.float32)
+    int8 = quantize.quantize_static(graph, x[:64], per_channel=True)
+    built.clear()  # (calibration ran tiled too)
+    tiled = InferenceSession(int8)
+    plain = InferenceSession(int8)
+    plain._batch_split = None
+    name = tiled.get_inputs()[0].name
+    got, want = tiled.run(None, {name: x})[0], plain.run(None, {name: x})[0]
+    assert (128, True) in built and (256, False) in built
+    assert {batch for batch, concurrent in built if concurrent} == {128}
+    step = float(constant_data(int8.outputs[0].producer.inputs[1]))  # output scale
+    assert np.max(np.abs(got - want)) <= step * 1.001
+    assert np.mean(got != want) < 1e-3

@@ -133,3 +133,18 @@ def test_data_movement_with_different_params_stays_float():
     builder.quantized_output(flat, Q(0.02, 0))  # a real rescale: not a no-op
     _, fused = sessions(builder.g)
     assert op_types(fused) == ["QuantizeLinear", "DequantizeLinear", "Flatten", "QuantizeLinear"]
+
+
+def test_pixel_sums_of_batch_minor_input_in_slabs():
+    """A conv's batch-minor int8 output is summed through the kernel's float32 slab:
+    channel counts that are not a multiple of the slab, the slab reused, then another batch."""
+    from runtime.providers.cpu.kernels.qpool import _SUM_CHANNELS, _pixel_sums
+
+    rng = np.random.default_rng(11)
+    scratch: dict = {}
+    for n, c in ((9, 2 * _SUM_CHANNELS + 5), (9, 2 * _SUM_CHANNELS + 5), (4, 3)):
+        stored = rng.integers(-128, 128, (c, 7, 7, n)).astype(np.int8)
+        x = stored.transpose(3, 0, 1, 2)  # (N, C, H, W) view, batch-minor in memory
+        got = _pixel_sums(x, 49, 128, scratch)
+        np.testing.assert_array_equal(got, x.reshape(n, c, 49).sum(axis=2))
+    assert len(scratch) == 2
