@@ -10,6 +10,7 @@ import numpy as np
 
 from runtime.providers.base import Kernel, KernelContext
 from runtime.providers.cpu.kernels.fused_activation import inplace_activation
+from runtime.providers.cpu.kernels.unary_kernel import register_ufuncs
 from runtime.providers.cpu.registry import cpu_kernel
 
 
@@ -86,21 +87,7 @@ def pow_(ctx: KernelContext) -> Kernel:
     return power
 
 
-def _compare(op_type: str, ufunc: np.ufunc) -> None:
-    @cpu_kernel(op_type)
-    def build(ctx: KernelContext) -> Kernel:
-        out = ctx.output_buffer()
-
-        def compare(a, b):
-            return ufunc(a, b, out=out)
-
-        return compare
-
-    build.__name__ = op_type.lower()
-
-
-for _op, _ufunc in {"Equal": np.equal, "Less": np.less, "Greater": np.greater}.items():
-    _compare(_op, _ufunc)
+register_ufuncs({"Equal": np.equal, "Less": np.less, "Greater": np.greater})
 
 
 @cpu_kernel("Not")

@@ -9,7 +9,7 @@ from functools import reduce
 import numpy as np
 
 from runtime.providers.base import Kernel, KernelContext
-from runtime.providers.cpu.kernels.unary_kernel import ufunc_kernel
+from runtime.providers.cpu.kernels.unary_kernel import register_ufuncs
 from runtime.providers.cpu.registry import cpu_kernel
 
 _UNARY_UFUNCS = {
@@ -24,16 +24,7 @@ _UNARY_UFUNCS = {
 }
 
 
-def _register_unary(op_type: str, ufunc: np.ufunc) -> None:
-    @cpu_kernel(op_type)
-    def build(ctx: KernelContext) -> Kernel:
-        return ufunc_kernel(ctx, ufunc)
-
-    build.__name__ = op_type.lower()
-
-
-for _op, _ufunc in _UNARY_UFUNCS.items():
-    _register_unary(_op, _ufunc)
+register_ufuncs(_UNARY_UFUNCS)
 
 
 @cpu_kernel("IsNaN")
@@ -69,21 +60,7 @@ _BINARY_UFUNCS = {
 }
 
 
-def _register_binary(op_type: str, ufunc: np.ufunc) -> None:
-    @cpu_kernel(op_type)
-    def build(ctx: KernelContext) -> Kernel:
-        out = ctx.output_buffer()
-
-        def binary(a, b):
-            return ufunc(a, b, out=out)
-
-        return binary
-
-    build.__name__ = op_type.lower()
-
-
-for _op, _ufunc in _BINARY_UFUNCS.items():
-    _register_binary(_op, _ufunc)
+register_ufuncs(_BINARY_UFUNCS)
 
 
 @cpu_kernel("Mod")
