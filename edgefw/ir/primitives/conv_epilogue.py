@@ -141,9 +141,7 @@ class EpilogueConv:
             return found
         plan = self.plan
         g, width = plan.geometry, plan._cols.shape[2]
-        cols = np.empty((g.group, plan.depth + 1, _padded_width(width, plan.dtype.itemsize)),
-                        plan.dtype)[:, :, :width]
-        cols[:, plan.depth, :] = 1
+        cols = self._column_buffer(width)
         if plan.full_width:
             grid = plan._grid if worker == 0 else self._buffer(worker, plan._grid.shape)
             grid = grid.reshape(g.group, plan.out_per_group, -1)
@@ -158,6 +156,16 @@ class EpilogueConv:
                 self._products(cols[:, :, :chunk.columns], target), target)
         self._steps[worker] = found
         return found
+
+    def _column_buffer(self, width: int) -> np.ndarray:
+        """A fresh ``(G, K/G + 1, width)`` GEMM operand, the ones row last, its rows an odd
+        number of cache lines apart (see the module docs)."""
+        plan = self.plan
+        padded = _padded_width(width, plan.dtype.itemsize)
+        cols = np.empty((plan.geometry.group, plan.depth + 1, padded), plan.dtype)
+        cols = cols[:, :, :width]
+        cols[:, plan.depth] = 1
+        return cols
 
     def _products(self, cols: np.ndarray, target: np.ndarray) -> list[tuple]:
         """The GEMM calls that fill ``target`` from ``cols``: one, or pieces under
@@ -262,9 +270,7 @@ class EpilogueConv:
         if found is not None:
             return found
         plan, g = self.plan, self.plan.geometry
-        padded = _padded_width(self._width, plan.dtype.itemsize)
-        columns = np.empty((g.group, plan.depth + 1, padded), plan.dtype)[:, :, :self._width]
-        columns[:, plan.depth] = 1
+        columns = self._column_buffer(self._width)
         acc3 = self._buffer(worker, (g.group, plan.out_per_group, self._width))
         found = {}
         for a, b in self._spans:

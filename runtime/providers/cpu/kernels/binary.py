@@ -87,17 +87,8 @@ def pow_(ctx: KernelContext) -> Kernel:
     return power
 
 
-register_ufuncs({"Equal": np.equal, "Less": np.less, "Greater": np.greater})
-
-
-@cpu_kernel("Not")
-def not_(ctx: KernelContext) -> Kernel:
-    out = ctx.output_buffer()
-
-    def logical_not(x):
-        return np.logical_not(x, out=out)
-
-    return logical_not
+register_ufuncs({"Equal": np.equal, "Less": np.less, "Greater": np.greater,
+                 "Not": np.logical_not})
 
 
 @cpu_kernel("Where")
